@@ -1,0 +1,57 @@
+//! The `dosa` command line: one file per command, each a clap `Args` struct and a `run`.
+//!
+//! Exit codes: 0 success, 1 errors in the input (diagnostics printed), 2 usage errors.
+
+use clap::{Parser, Subcommand};
+
+/// Top-level parser; `dosa --help` lists the commands.
+#[derive(Parser, Debug)]
+#[command(name = "dosa", version, about = "Mapping-first design of DNN accelerators")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Every command that works today.
+#[derive(Subcommand, Debug)]
+pub enum Command {}
+
+/// Failure of a command: `Input` errors were already reported as diagnostics (exit 1),
+/// `Usage` errors are bad flags or paths (exit 2).
+#[derive(Debug, thiserror::Error)]
+pub enum CliError {
+    #[error("{0}")]
+    Input(String),
+    #[error("{0}")]
+    Usage(String),
+}
+
+/// Parse the process arguments, run the command, return the exit code.
+pub fn main() -> i32 {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = if e.use_stderr() { 2 } else { 0 };
+            let _ = e.print();
+            return code;
+        }
+    };
+    match run(cli.command) {
+        Ok(code) => code,
+        Err(CliError::Input(msg)) => {
+            if !msg.is_empty() {
+                eprintln!("{msg}");
+            }
+            1
+        }
+        Err(CliError::Usage(msg)) => {
+            eprintln!("error: {msg}");
+            2
+        }
+    }
+}
+
+/// Dispatch one command.
+pub fn run(command: Command) -> Result<i32, CliError> {
+    match command {}
+}

@@ -1,0 +1,1 @@
+//! Stage `passes`: see the crate documentation for where it sits in the pipeline.

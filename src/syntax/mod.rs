@@ -1,0 +1,1 @@
+//! Stage `syntax`: the `.dosa` language front end (placeholder until the language lands).
