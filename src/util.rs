@@ -27,3 +27,56 @@ pub fn finite_or(x: f64, fallback: f64) -> f64 {
         fallback
     }
 }
+
+/// Where the reference data (`shared/`) lives: `$DOSA_SHARED`, else beside the checkout
+/// (`../shared`, as CI lays it out), else two levels up (worktrees under a parent folder).
+pub fn shared_dir() -> Option<std::path::PathBuf> {
+    if let Ok(p) = std::env::var("DOSA_SHARED") {
+        let p = std::path::PathBuf::from(p);
+        if p.is_dir() {
+            return Some(p);
+        }
+    }
+    let manifest = Path::new(env!("CARGO_MANIFEST_DIR"));
+    [manifest.join("../shared"), manifest.join("../../shared")]
+        .into_iter()
+        .find(|p| p.join("data").is_dir())
+}
+
+/// A small seeded generator (SplitMix64): deterministic across platforms and thread counts,
+/// which `--seed` promises, with no dependency.
+#[derive(Clone, Debug)]
+pub struct Rng(u64);
+
+impl Rng {
+    /// A generator whose whole stream is fixed by `seed`.
+    pub fn new(seed: u64) -> Rng {
+        Rng(seed ^ 0x5DEE_CE66_D1CE_4E5B)
+    }
+    /// Next 64 random bits.
+    pub fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    pub fn next_f64(&mut self) -> f64 {
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
+    }
+    /// Uniform in 0..n (n > 0).
+    pub fn below(&mut self, n: u64) -> u64 {
+        self.next_u64() % n.max(1)
+    }
+    /// Standard normal (Box-Muller), for weight initialisation and noise.
+    pub fn normal(&mut self) -> f64 {
+        let u = self.next_f64().max(1e-300);
+        let v = self.next_f64();
+        (-2.0 * u.ln()).sqrt() * (std::f64::consts::TAU * v).cos()
+    }
+    /// An independent stream, e.g. one per search start, so results do not depend on threads.
+    pub fn fork(&mut self, stream: u64) -> Rng {
+        Rng::new(self.next_u64() ^ stream.wrapping_mul(0xA24B_AED4_963E_E407))
+    }
+}
