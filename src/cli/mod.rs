@@ -6,7 +6,11 @@ use clap::{Parser, Subcommand};
 
 /// Top-level parser; `dosa --help` lists the commands.
 #[derive(Parser, Debug)]
-#[command(name = "dosa", version, about = "Mapping-first design of DNN accelerators")]
+#[command(
+    name = "dosa",
+    version,
+    about = "Mapping-first design of DNN accelerators"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
