@@ -380,7 +380,11 @@ pub struct Hardware {
 impl Hardware {
     /// Physical bytes of level `i` in `arch` (twice the usable size when double-buffered).
     pub fn physical_bytes(&self, arch: &Arch, i: usize) -> f64 {
-        let f = if arch.levels[i].double_buffered { 2.0 } else { 1.0 };
+        let f = if arch.levels[i].double_buffered {
+            2.0
+        } else {
+            1.0
+        };
         self.usable_bytes[i] * f
     }
 }
