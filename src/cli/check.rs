@@ -1,7 +1,7 @@
 //! `dosa check FILE...`: load, check and optionally print the IR of `.dosa` files.
 
 use super::CliError;
-use crate::syntax::{check_path, check_text, Outcome};
+use crate::syntax::{check_path, check_stdin, Outcome};
 use clap::{Args, ValueEnum};
 use std::path::Path;
 
@@ -38,10 +38,7 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
     let mut failed = false;
     for f in &args.files {
         let outcome = if f == "-" {
-            let mut text = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-                .map_err(|e| CliError::Usage(format!("cannot read standard input: {e}")))?;
-            check_text("<stdin>", &text)
+            check_stdin()
         } else {
             check_path(Path::new(f))
         };

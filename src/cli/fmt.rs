@@ -1,7 +1,7 @@
 //! `dosa fmt FILE...`: rewrite `.dosa` files in canonical form, keeping comments.
 
 use super::CliError;
-use crate::syntax::{format_source, Formatted};
+use crate::syntax::{format_bytes, Formatted};
 use crate::util::write_atomic;
 use clap::Args;
 use std::path::Path;
@@ -30,13 +30,12 @@ pub fn run(args: FmtArgs) -> Result<i32, CliError> {
     let mut inputs = Vec::new();
     for f in &args.files {
         let text = if f == "-" {
-            let mut t = String::new();
-            std::io::Read::read_to_string(&mut std::io::stdin(), &mut t)
+            let mut t = Vec::new();
+            std::io::Read::read_to_end(&mut std::io::stdin(), &mut t)
                 .map_err(|e| CliError::Usage(format!("cannot read standard input: {e}")))?;
             t
         } else {
-            std::fs::read_to_string(f)
-                .map_err(|e| CliError::Usage(format!("cannot read {f}: {e}")))?
+            std::fs::read(f).map_err(|e| CliError::Usage(format!("cannot read {f}: {e}")))?
         };
         inputs.push((f.clone(), text));
     }
@@ -44,7 +43,7 @@ pub fn run(args: FmtArgs) -> Result<i32, CliError> {
     let mut outputs = Vec::new();
     for (f, text) in &inputs {
         let name = if f == "-" { "<stdin>" } else { f.as_str() };
-        match format_source(name, text) {
+        match format_bytes(name, text.clone()) {
             Formatted::Ok(out) => outputs.push((f, text, out)),
             Formatted::Err(diags) => {
                 eprint!("{diags}");
@@ -59,13 +58,13 @@ pub fn run(args: FmtArgs) -> Result<i32, CliError> {
     let mut unformatted = false;
     for (f, text, out) in outputs {
         if args.check {
-            if out != *text {
+            if out.as_bytes() != text.as_slice() {
                 eprintln!("{f}: not formatted");
                 unformatted = true;
             }
         } else if args.stdout || f == "-" {
             print!("{out}");
-        } else if out != *text {
+        } else if out.as_bytes() != text.as_slice() {
             write_atomic(Path::new(f), out.as_bytes())
                 .map_err(|e| CliError::Input(format!("cannot write {f}: {e}")))?;
         }

@@ -38,6 +38,9 @@ struct NetSite {
     layers: Vec<(String, LayerSite)>,
 }
 
+/// A level's `capacity` statement: the bound, `each`/`total`, and the statement's span.
+type CapacityStmt<'a> = (&'a BoundSpec, Option<(Scope, Span)>, Span);
+
 const DIM_HINT: &str = "dims are R S (filter width, height), P Q (output width, height), C (input channels), K (output channels) and N (batch)";
 
 impl<'a> Checker<'a> {
@@ -211,7 +214,18 @@ impl<'a> Checker<'a> {
             "",
         );
         self.note(i, format!("units here: {}", units.join(", ")));
-        if let Some(s) = suggest(&u.text, units.iter().copied()) {
+        let alias = match u.text.as_str() {
+            "KB" | "kB" | "kb" | "K" | "k" | "Kb" | "kib" | "KIB" => Some("KiB"),
+            "MB" | "mB" | "mb" | "M" | "mib" | "MIB" => Some("MiB"),
+            "GB" | "gb" | "G" | "gib" | "GIB" => Some("GiB"),
+            "byte" | "bytes" | "b" => Some("B"),
+            "pj" | "PJ" => Some("pJ"),
+            _ => None,
+        }
+        .filter(|a| units.contains(a));
+        if let Some(a) = alias {
+            self.hint(i, format!("did you mean `{a}`?"));
+        } else if let Some(s) = suggest(&u.text, units.iter().copied()) {
             self.hint(i, format!("did you mean `{s}`?"));
         } else if !hint.is_empty() {
             self.hint(i, hint);
@@ -584,7 +598,7 @@ impl<'a> Checker<'a> {
         let mut keeps = TensorSet::default();
         let mut keeps_span = None;
         let mut bits: Option<u32> = None;
-        let mut capacity: Option<(&BoundSpec, Option<(Scope, Span)>, Span)> = None;
+        let mut capacity: Option<CapacityStmt<'_>> = None;
         let mut double_buffered = false;
         let mut instances = Instances::Single;
         let mut bandwidth = None;
@@ -624,7 +638,7 @@ impl<'a> Checker<'a> {
                         .choice(
                             f,
                             w,
-                            "instance count",
+                            "`instances` value",
                             &[
                                 ("single", Instances::Single),
                                 ("per_pe", Instances::PerPe),
@@ -1370,7 +1384,8 @@ impl<'a> Checker<'a> {
         word_span: &dyn Fn(usize, Option<(Dim, bool)>) -> Option<Span>,
     ) {
         let pe_max = arch.pe_dim.max();
-        for (k, (lm, level)) in m.levels.iter().zip(&arch.levels).enumerate() {
+        // Outermost first, the order of the text.
+        for (k, (lm, level)) in m.levels.iter().zip(&arch.levels).enumerate().rev() {
             if lm.keeps != level.keeps {
                 let i = self.error(
                     "mapping-keeps",
@@ -1384,7 +1399,21 @@ impl<'a> Checker<'a> {
                     ),
                     format!("should be L{k}[{}]", level.keeps.letters()),
                 );
-                self.note(i, format!("architecture `{}`", arch.name));
+                let kept: Vec<String> = arch
+                    .levels
+                    .iter()
+                    .enumerate()
+                    .rev()
+                    .map(|(j, l)| format!("L{j}[{}] {}", l.keeps.letters(), l.name))
+                    .collect();
+                self.note(
+                    i,
+                    format!(
+                        "levels of `{}`, outermost first: {}",
+                        arch.name,
+                        kept.join(", ")
+                    ),
+                );
             }
             for d in Dim::ALL {
                 let s = lm.spatial[d.index()];
@@ -1427,7 +1456,7 @@ impl<'a> Checker<'a> {
                                     "spatial-bound",
                                     f,
                                     span,
-                                    format!("spatial factor {d}{s} at L{k} (`{}`) exceeds its bound {max}", level.name),
+                                    format!("spatial factor {d}{s}X at L{k} (`{}`) exceeds its bound {max}", level.name),
                                     format!("at most {max}"),
                                 );
                             } else if let Some(pe) = pe_max.filter(|&p| s > p) {
@@ -1435,7 +1464,7 @@ impl<'a> Checker<'a> {
                                     "spatial-bound",
                                     f,
                                     span,
-                                    format!("spatial factor {d}{s} needs {s} PEs along one side, but the PE array is at most {pe}x{pe}"),
+                                    format!("spatial factor {d}{s}X needs {s} PEs along one side, but the PE array is at most {pe}x{pe}"),
                                     format!("at most {pe}"),
                                 );
                                 self.note(
@@ -1512,10 +1541,24 @@ impl<'a> Checker<'a> {
                 continue;
             }
             let shown = product.map_or("more than 2^128".to_string(), |p| p.to_string());
-            let message = format!(
-                "the factors of {d} multiply to {shown}, but layer `{}` has {d} = {size}",
-                md.layer.text
-            );
+            // A matmul's dims are written M, K, N: say which one this is.
+            let written = match (layer.kind, d) {
+                (LayerKind::Matmul, Dim::P) => "M".to_string(),
+                (LayerKind::Matmul, Dim::C) => "K".to_string(),
+                (LayerKind::Matmul, Dim::K) => "N".to_string(),
+                _ => d.to_string(),
+            };
+            let message = if written == d.to_string() {
+                format!(
+                    "the factors of {d} multiply to {shown}, but layer `{}` has {d} = {size}",
+                    md.layer.text
+                )
+            } else {
+                format!(
+                    "the factors of {d} multiply to {shown}, but matmul `{}` has {written} = {size} (dim {d} of the mapping)",
+                    md.layer.text
+                )
+            };
             let factor_words: Vec<Span> = words
                 .iter()
                 .filter(|w| matches!(w.factor, Some((dd, _)) if dd == d))
@@ -1547,9 +1590,9 @@ impl<'a> Checker<'a> {
             };
             let def = site.dims[d.index()].unwrap_or(site.name);
             let label = if site.dims[d.index()].is_some() {
-                format!("{d} = {size} here")
+                format!("{written} = {size} here")
             } else {
-                format!("{d} = 1 (not given)")
+                format!("{written} = 1 (not given)")
             };
             self.secondary(i, site.file, def, label);
             let expr = if parts.is_empty() {
@@ -1559,7 +1602,7 @@ impl<'a> Checker<'a> {
             };
             self.note(i, format!("{d}: {expr} = {shown}"));
             if layer.kind == LayerKind::Matmul && matches!(d, Dim::P | Dim::C | Dim::K) {
-                self.note(i, "a matmul's M, K, N are the dims P, C, K of the mapping");
+                self.note(i, "a matmul's M, K, N are the dims P, C, K of a mapping");
             }
             if let Some(p) = product.filter(|&p| p < size as u128 && size as u128 % p == 0) {
                 self.hint(
@@ -1760,14 +1803,15 @@ impl<'a> Checker<'a> {
         for (f, item) in items {
             if let Item::Search(sd) = item {
                 if let Some((ff, fs)) = first_search {
+                    let kw = |sp: Span| Span::new(sp.lo, sp.lo + "search".len());
                     let i = self.error(
                         "duplicate",
                         *f,
-                        sd.span,
+                        kw(sd.span),
                         "a second `search` block",
                         "second block",
                     );
-                    self.secondary(i, ff, fs, "first block");
+                    self.secondary(i, ff, kw(fs), "first block");
                     continue;
                 }
                 first_search = Some((*f, sd.span));

@@ -86,12 +86,30 @@ pub fn load_text(name: &str, text: &str) -> Result<Program, String> {
 /// Load `path`, where `-` means standard input (imports then resolve from the current folder).
 pub fn load_path_or_stdin(path: &str) -> Result<Program, String> {
     if path == "-" {
-        let mut text = String::new();
-        std::io::Read::read_to_string(&mut std::io::stdin(), &mut text)
-            .map_err(|e| format!("error: cannot read standard input: {e}"))?;
-        load_text("<stdin>", &text)
+        check_stdin().into_result()
     } else {
         load_path(Path::new(path))
+    }
+}
+
+/// Check standard input, named `<stdin>`; its imports resolve from the current folder.
+pub fn check_stdin() -> Outcome {
+    let mut bytes = Vec::new();
+    match std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
+        Ok(_) => check_bytes("<stdin>", bytes, None),
+        Err(e) => io_outcome("<stdin>", &e),
+    }
+}
+
+/// Check raw bytes (reporting text that is not UTF-8 as a diagnostic).
+pub fn check_bytes(name: &str, bytes: Vec<u8>, canon: Option<PathBuf>) -> Outcome {
+    match String::from_utf8(bytes) {
+        Ok(text) => check_root(name, text, canon),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            not_utf8(name, text, valid)
+        }
     }
 }
 
@@ -99,30 +117,22 @@ pub fn load_path_or_stdin(path: &str) -> Result<Program, String> {
 pub fn check_path(path: &Path) -> Outcome {
     let display = path.display().to_string();
     match std::fs::read(path) {
-        Ok(bytes) => match String::from_utf8(bytes) {
-            Ok(text) => {
-                let canon = std::fs::canonicalize(path).ok();
-                check_root(&display, text, canon)
-            }
-            Err(e) => {
-                let valid = e.utf8_error().valid_up_to();
-                let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
-                not_utf8(&display, text, valid)
-            }
-        },
-        Err(e) => {
-            let mut files = SimpleFiles::new();
-            let id = files.add(display.clone(), String::new());
-            Outcome {
-                files,
-                sources: vec![String::new()],
-                diagnostics: vec![Diagnostic::error()
-                    .with_code("io")
-                    .with_message(format!("cannot read `{display}`: {}", io_message(&e)))
-                    .with_labels(vec![Label::primary(id, 0..0)])],
-                program: None,
-            }
-        }
+        Ok(bytes) => check_bytes(&display, bytes, std::fs::canonicalize(path).ok()),
+        Err(e) => io_outcome(&display, &e),
+    }
+}
+
+fn io_outcome(display: &str, e: &std::io::Error) -> Outcome {
+    let mut files = SimpleFiles::new();
+    let id = files.add(display.to_string(), String::new());
+    Outcome {
+        files,
+        sources: vec![String::new()],
+        diagnostics: vec![Diagnostic::error()
+            .with_code("io")
+            .with_message(format!("cannot read `{display}`: {}", io_message(e)))
+            .with_labels(vec![Label::primary(id, 0..0)])],
+        program: None,
     }
 }
 
@@ -224,7 +234,7 @@ impl Loader {
                 continue;
             };
             let lit = lit.clone();
-            let shown = dir.join(&lit.value).display().to_string();
+            let shown = normalize(&dir.join(&lit.value)).display().to_string();
             let target = real_dir.join(&lit.value);
             let read = std::fs::canonicalize(&target).and_then(|c| {
                 if c.is_dir() {
@@ -308,6 +318,22 @@ impl Loader {
     }
 }
 
+/// `a/b/../c` as `a/c`, lexically (for display only: identity uses canonical paths).
+fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component<'_>> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            c => out.push(c),
+        }
+    }
+    out.iter().collect()
+}
+
 fn check_root(display: &str, text: String, canon: Option<PathBuf>) -> Outcome {
     let mut l = Loader {
         files: SimpleFiles::new(),
@@ -358,6 +384,18 @@ pub enum Formatted {
     Ok(String),
     /// The text does not parse; the rendered diagnostics.
     Err(String),
+}
+
+/// Format raw bytes (text that is not UTF-8 is reported like any other error).
+pub fn format_bytes(name: &str, bytes: Vec<u8>) -> Formatted {
+    match String::from_utf8(bytes) {
+        Ok(text) => format_source(name, &text),
+        Err(e) => {
+            let valid = e.utf8_error().valid_up_to();
+            let text = String::from_utf8_lossy(e.as_bytes()).into_owned();
+            Formatted::Err(not_utf8(name, text, valid).render())
+        }
+    }
 }
 
 /// Format `.dosa` source canonically, keeping comments (imports are not followed).

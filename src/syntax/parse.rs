@@ -143,6 +143,7 @@ fn hint_for(t: &Tok<'_>, expected: &[String]) -> Option<String> {
     let expects = |s: &str| expected.iter().any(|e| e == s);
     match t {
         Tok::Ident(_) if expects("\"=\"") => None,
+        Tok::Ident(_) if expects("\",\"") => Some("separate list items with commas: `keeps W, I, O`".into()),
         Tok::Ident(_) if expects("\"keeps\"") => {
             Some("a level block holds `keeps`, `word`, `capacity`, `double_buffered`, `instances`, `bandwidth`, `energy`, `spatial`, `temporal` and `backing`".into())
         }
