@@ -2,6 +2,10 @@
 //!
 //! Exit codes: 0 success, 1 errors in the input (diagnostics printed), 2 usage errors.
 
+pub mod check;
+pub mod fmt;
+pub mod import;
+
 use clap::{Parser, Subcommand};
 
 /// Top-level parser; `dosa --help` lists the commands.
@@ -18,7 +22,14 @@ pub struct Cli {
 
 /// Every command that works today.
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Check .dosa files (with their imports) and report every error.
+    Check(check::CheckArgs),
+    /// Rewrite .dosa files in canonical form, keeping comments.
+    Fmt(fmt::FmtArgs),
+    /// Turn networks from other formats into .dosa.
+    Import(import::ImportArgs),
+}
 
 /// Failure of a command: `Input` errors were already reported as diagnostics (exit 1),
 /// `Usage` errors are bad flags or paths (exit 2).
@@ -57,5 +68,9 @@ pub fn main() -> i32 {
 
 /// Dispatch one command.
 pub fn run(command: Command) -> Result<i32, CliError> {
-    match command {}
+    match command {
+        Command::Check(a) => check::run(a),
+        Command::Fmt(a) => fmt::run(a),
+        Command::Import(a) => import::run(a),
+    }
 }
