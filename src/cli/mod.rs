@@ -4,6 +4,9 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod emit;
+pub mod tile;
+
 /// Top-level parser; `dosa --help` lists the commands.
 #[derive(Parser, Debug)]
 #[command(
@@ -18,7 +21,12 @@ pub struct Cli {
 
 /// Every command that works today.
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Tiles an accelerator's own library would pick for every layer (the default baseline).
+    Tile(tile::TileArgs),
+    /// Generate code or tool inputs from a program's mappings.
+    Emit(emit::EmitArgs),
+}
 
 /// Failure of a command: `Input` errors were already reported as diagnostics (exit 1),
 /// `Usage` errors are bad flags or paths (exit 2).
@@ -57,5 +65,8 @@ pub fn main() -> i32 {
 
 /// Dispatch one command.
 pub fn run(command: Command) -> Result<i32, CliError> {
-    match command {}
+    match command {
+        Command::Tile(a) => tile::run(a),
+        Command::Emit(a) => emit::run(a),
+    }
 }
