@@ -3,8 +3,10 @@
 //! Exit codes: 0 success, 1 errors in the input (diagnostics printed), 2 usage errors.
 
 pub mod check;
+pub mod emit;
 pub mod fmt;
 pub mod import;
+pub mod tile;
 
 use clap::{Parser, Subcommand};
 
@@ -29,6 +31,10 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Turn networks from other formats into .dosa.
     Import(import::ImportArgs),
+    /// Tiles an accelerator's own library would pick for every layer (the default baseline).
+    Tile(tile::TileArgs),
+    /// Generate code or tool inputs from a program's mappings.
+    Emit(emit::EmitArgs),
 }
 
 /// Failure of a command: `Input` errors were already reported as diagnostics (exit 1),
@@ -72,5 +78,7 @@ pub fn run(command: Command) -> Result<i32, CliError> {
         Command::Check(a) => check::run(a),
         Command::Fmt(a) => fmt::run(a),
         Command::Import(a) => import::run(a),
+        Command::Tile(a) => tile::run(a),
+        Command::Emit(a) => emit::run(a),
     }
 }
