@@ -1999,7 +1999,11 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(suggest("resnet", ["resnet50", "bert"].into_iter()), None);
+        assert_eq!(
+            suggest("resnet", ["resnet50", "bert"].into_iter()),
+            Some("resnet50")
+        );
+        assert_eq!(suggest("unet", ["resnet50", "bert"].into_iter()), None);
         assert_eq!(
             suggest("resnt50", ["resnet50", "bert"].into_iter()),
             Some("resnet50")
