@@ -405,8 +405,16 @@ proptest! {
 
 #[test]
 fn sprinkled_examples_format_back_to_themselves_plus_comments() {
-    for e in std::fs::read_dir("examples").unwrap() {
-        let path = e.unwrap().path();
+    for name in [
+        "gemmini",
+        "tutorial",
+        "resnet50",
+        "bert",
+        "unet",
+        "retinanet",
+        "alexnet",
+    ] {
+        let path = std::path::Path::new("examples").join(format!("{name}.dosa"));
         let text = std::fs::read_to_string(&path).unwrap();
         for seed in 0..8 {
             let (x, comments) = sprinkle(&text, seed);
