@@ -4,15 +4,34 @@
 use dosa::ir::{gemmini_arch, parse_compact, Dim};
 use dosa::syntax::{check_path, format_source, load_path, load_text, program_to_source, Formatted};
 use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The examples this front end owns (other stages may add their own to `examples/`).
+const OURS: [&str; 7] = [
+    "gemmini",
+    "tutorial",
+    "resnet50",
+    "bert",
+    "unet",
+    "retinanet",
+    "alexnet",
+];
 
 fn examples() -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = std::fs::read_dir("examples")
-        .expect("examples/ exists")
-        .map(|e| e.expect("readable dir entry").path())
-        .filter(|p| p.extension().is_some_and(|e| e == "dosa"))
-        .collect();
-    v.sort();
-    v
+    OURS.iter()
+        .map(|s| Path::new("examples").join(format!("{s}.dosa")))
+        .collect()
+}
+
+#[test]
+fn every_dosa_file_in_examples_checks() {
+    for e in std::fs::read_dir("examples").expect("examples/ exists") {
+        let path = e.unwrap().path();
+        if path.extension().is_some_and(|e| e == "dosa") {
+            let o = check_path(&path);
+            assert_eq!(o.error_count(), 0, "{}:\n{}", path.display(), o.render());
+        }
+    }
 }
 
 #[test]
@@ -96,4 +115,33 @@ fn capacities_in_any_unit_and_scope_lower_to_bytes_per_instance() {
     assert_eq!(cap("1.5 KiB", "single"), Fixed(1536));
     assert_eq!(cap("<= 1 MiB", "single"), AtMost(1 << 20));
     assert_eq!(cap("free", "per_column"), Free);
+}
+
+#[test]
+fn fmt_command_rewrites_in_place_checks_and_prints() {
+    let bin = env!("CARGO_BIN_EXE_dosa");
+    let dir = std::env::temp_dir().join(format!("dosa-syntax-fmt-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let messy = "# a network\nnetwork   n{conv a   C=3 K=8 # first\n\n\n   matmul \"mm\" M=4 K=4 N=4}\nmap n.a \"L3[WIO] C3 K8 - L2[WI] N1 - L1[O] N1 - L0[W] N1\"\n";
+    let tidy = "# a network\nnetwork n {\n    conv a C=3 K=8 # first\n\n    matmul mm M=4 K=4 N=4\n}\n\nmap n.a \"L3[WIO] C3 K8 - L2[WI] N1 - L1[O] N1 - L0[W] N1\"\n";
+    let file = dir.join("messy.dosa");
+    std::fs::write(&file, messy).unwrap();
+    let run = |args: &[&str]| Command::new(bin).args(args).arg(&file).output().unwrap();
+    // --check: exit 1, file untouched.
+    let out = run(&["fmt", "--check"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not formatted"));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), messy);
+    // --stdout: prints, file untouched.
+    let out = run(&["fmt", "--stdout"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(String::from_utf8(out.stdout).unwrap(), tidy);
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), messy);
+    // Default: rewrite in place; then --check passes and nothing else is left behind.
+    assert_eq!(run(&["fmt"]).status.code(), Some(0));
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), tidy);
+    assert_eq!(run(&["fmt", "--check"]).status.code(), Some(0));
+    let left: Vec<_> = std::fs::read_dir(&dir).unwrap().collect();
+    assert_eq!(left.len(), 1, "temporary files left behind");
+    std::fs::remove_dir_all(&dir).ok();
 }

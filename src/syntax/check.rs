@@ -36,6 +36,14 @@ struct NetSite {
     file: usize,
     span: Span,
     layers: Vec<(String, LayerSite)>,
+    /// Position in `layers` by name (networks can be long).
+    index: BTreeMap<String, usize>,
+}
+
+impl NetSite {
+    fn layer(&self, name: &str) -> Option<&LayerSite> {
+        self.index.get(name).map(|&i| &self.layers[i].1)
+    }
 }
 
 /// A level's `capacity` statement: the bound, `each`/`total`, and the statement's span.
@@ -965,6 +973,7 @@ impl<'a> Checker<'a> {
             file: f,
             span: nd.name.span,
             layers: Vec::new(),
+            index: BTreeMap::new(),
         };
         let mut layers = Vec::new();
         for ld in &nd.layers {
@@ -984,7 +993,7 @@ impl<'a> Checker<'a> {
                 );
             }
             let lsite = self.layer(f, *kind, name, params);
-            if let Some((_, first)) = site.layers.iter().find(|(n, _)| *n == name.text) {
+            if let Some(first) = site.layer(&name.text) {
                 let i = self.error(
                     "duplicate",
                     f,
@@ -1002,6 +1011,7 @@ impl<'a> Checker<'a> {
             if let Some(l) = &lsite.layer {
                 layers.push(l.clone());
             }
+            site.index.insert(name.text.clone(), site.layers.len());
             site.layers.push((name.text.clone(), lsite));
         }
         if nd.layers.is_empty() {
@@ -1304,7 +1314,7 @@ impl<'a> Checker<'a> {
                     }
                     return None;
                 };
-                let Some((_, site)) = net.layers.iter().find(|(n, _)| n == lname) else {
+                let Some(site) = net.layer(lname) else {
                     let i = self.error(
                         "unknown-name",
                         f,
@@ -1323,12 +1333,7 @@ impl<'a> Checker<'a> {
             None => {
                 let hits: Vec<(&NetSite, &LayerSite)> = nets
                     .iter()
-                    .filter_map(|n| {
-                        n.layers
-                            .iter()
-                            .find(|(l, _)| l == lname)
-                            .map(|(_, s)| (n, s))
-                    })
+                    .filter_map(|n| n.layer(lname).map(|s| (n, s)))
                     .collect();
                 match hits.as_slice() {
                     [(n, s)] => Some((n.name.as_str(), s)),
@@ -1994,7 +1999,11 @@ mod tests {
 
     #[test]
     fn suggestions() {
-        assert_eq!(suggest("resnet", ["resnet50", "bert"].into_iter()), None);
+        assert_eq!(
+            suggest("resnet", ["resnet50", "bert"].into_iter()),
+            Some("resnet50")
+        );
+        assert_eq!(suggest("unet", ["resnet50", "bert"].into_iter()), None);
         assert_eq!(
             suggest("resnt50", ["resnet50", "bert"].into_iter()),
             Some("resnet50")

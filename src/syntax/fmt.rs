@@ -22,10 +22,11 @@ pub fn format_file(file: &File, src: &str, comments: &[Comment]) -> String {
         marks: Vec::new(),
     };
     let mut prev_block = false;
-    for item in &file.items {
+    for (i, item) in file.items.iter().enumerate() {
         let is_block = matches!(item, Item::Arch(_) | Item::Network(_) | Item::Search(_));
         let force_blank = !p.block_start && (is_block || prev_block);
-        p.item(item, force_blank);
+        let next = file.items.get(i + 1).map_or(usize::MAX, |n| n.span().lo);
+        p.item(item, force_blank, next);
         prev_block = is_block;
     }
     p.flush_before(usize::MAX, false);
@@ -145,9 +146,10 @@ impl Printer<'_> {
         printed
     }
 
-    /// End the current line, attaching a comment that followed `end` on the same source line.
-    /// Comments inside the statement (before `end`) follow on their own lines.
-    fn end_line(&mut self, end: usize) {
+    /// End the current line, attaching a comment that followed `end` on the same source line
+    /// (and before `limit`, where the next statement starts). Comments inside the statement
+    /// (before `end`) follow on their own lines.
+    fn end_line(&mut self, end: usize, limit: usize) {
         let inside_from = self.next;
         while self.comments.get(self.next).is_some_and(|c| c.lo < end) {
             self.next += 1;
@@ -156,7 +158,7 @@ impl Printer<'_> {
         let mut trailing = None;
         if let Some(c) = self.comments.get(self.next) {
             let gap = self.src.get(end..c.lo).unwrap_or("\n");
-            if !gap.contains('\n') {
+            if !gap.contains('\n') && c.lo < limit {
                 trailing = Some(c);
                 self.next += 1;
             }
@@ -179,22 +181,26 @@ impl Printer<'_> {
         }
     }
 
-    /// A one-line statement.
-    fn line(&mut self, span: Span, text: &str, force_blank: bool) {
+    /// A one-line statement; `limit` is where the next statement starts.
+    fn line(&mut self, span: Span, text: &str, force_blank: bool, limit: usize) {
         let printed = self.flush_before(span.lo, force_blank);
         let force_blank = force_blank && !printed;
         self.start_line(span.lo, force_blank);
         self.out.push_str(text);
-        self.end_line(span.hi);
+        self.end_line(span.hi, limit);
     }
 
-    /// A block: header line, body (printed by `body`), closing brace.
+    /// A block: header line, body (printed by `body`), closing brace. `first` is where the
+    /// first statement inside starts, `limit` where the statement after the block starts.
+    #[allow(clippy::too_many_arguments)]
     fn block(
         &mut self,
         span: Span,
         header: &str,
         header_end: usize,
+        first: Option<usize>,
         force_blank: bool,
+        limit: usize,
         body: impl FnOnce(&mut Self),
     ) {
         let printed = self.flush_before(span.lo, force_blank);
@@ -203,11 +209,11 @@ impl Printer<'_> {
         self.out.push_str(header);
         self.out.push_str(" {");
         // A comment right after `{` on the header's line stays there.
-        self.end_line(header_end);
+        let close = span.hi.saturating_sub(1);
+        self.end_line(header_end, first.unwrap_or(close));
         self.indent += 1;
         self.block_start = true;
         body(self);
-        let close = span.hi.saturating_sub(1);
         self.flush_before(close, false);
         self.indent -= 1;
         for _ in 0..self.indent {
@@ -215,29 +221,54 @@ impl Printer<'_> {
         }
         self.out.push('}');
         self.block_start = false;
-        self.end_line(span.hi);
+        self.end_line(span.hi, limit);
     }
 
-    fn item(&mut self, item: &Item, force_blank: bool) {
+    fn item(&mut self, item: &Item, force_blank: bool, limit: usize) {
         match item {
-            Item::Import(p, span) => {
-                self.line(*span, &format!("import {}", quote(&p.value)), force_blank)
-            }
+            Item::Import(p, span) => self.line(
+                *span,
+                &format!("import {}", quote(&p.value)),
+                force_blank,
+                limit,
+            ),
             Item::Arch(a) => {
                 let header = format!("arch {}", name_source(&a.name.text));
-                self.block(a.span, &header, a.name.span.hi + 1, force_blank, |p| {
-                    for s in &a.stmts {
-                        p.arch_stmt(s);
-                    }
-                });
+                let first = a.stmts.first().map(|s| s.span().lo);
+                let close = a.span.hi.saturating_sub(1);
+                self.block(
+                    a.span,
+                    &header,
+                    a.name.span.hi + 1,
+                    first,
+                    force_blank,
+                    limit,
+                    |p| {
+                        for (i, s) in a.stmts.iter().enumerate() {
+                            let next = a.stmts.get(i + 1).map_or(close, |n| n.span().lo);
+                            p.arch_stmt(s, next);
+                        }
+                    },
+                );
             }
             Item::Network(n) => {
                 let header = format!("network {}", name_source(&n.name.text));
-                self.block(n.span, &header, n.name.span.hi + 1, force_blank, |p| {
-                    for l in &n.layers {
-                        p.line(l.span(), &layer_text(l, p.src), false);
-                    }
-                });
+                let first = n.layers.first().map(|l| l.span().lo);
+                let close = n.span.hi.saturating_sub(1);
+                self.block(
+                    n.span,
+                    &header,
+                    n.name.span.hi + 1,
+                    first,
+                    force_blank,
+                    limit,
+                    |p| {
+                        for (i, l) in n.layers.iter().enumerate() {
+                            let next = n.layers.get(i + 1).map_or(close, |n| n.span().lo);
+                            p.line(l.span(), &layer_text(l, p.src), false, next);
+                        }
+                    },
+                );
             }
             Item::Map(m) => {
                 let target = match &m.network {
@@ -248,32 +279,38 @@ impl Printer<'_> {
                     m.span,
                     &format!("map {target} {}", quote(&m.mapping.value)),
                     force_blank,
+                    limit,
                 );
             }
             Item::Search(s) => {
+                let first = s.stmts.first().map(|st| st.span().lo);
+                let close = s.span.hi.saturating_sub(1);
                 self.block(
                     s.span,
                     "search",
                     s.span.lo + "search".len(),
+                    first,
                     force_blank,
+                    limit,
                     |p| {
-                        for st in &s.stmts {
+                        for (i, st) in s.stmts.iter().enumerate() {
                             let text = match st {
                                 SearchStmt::Set(k, v, _) => {
                                     format!("{} {}", k.keyword(), search_val(v))
                                 }
                                 SearchStmt::Error(sp) => raw(p.src, *sp),
                             };
-                            p.line(st.span(), &text, false);
+                            let next = s.stmts.get(i + 1).map_or(close, |n| n.span().lo);
+                            p.line(st.span(), &text, false, next);
                         }
                     },
                 );
             }
-            Item::Error(span) => self.line(*span, &raw(self.src, *span), force_blank),
+            Item::Error(span) => self.line(*span, &raw(self.src, *span), force_blank, limit),
         }
     }
 
-    fn arch_stmt(&mut self, s: &ArchStmt) {
+    fn arch_stmt(&mut self, s: &ArchStmt, limit: usize) {
         let text = match s {
             ArchStmt::Pe(spec, _) => format!(
                 "pe {}",
@@ -288,17 +325,28 @@ impl Printer<'_> {
             ArchStmt::MacEnergy(q, _) => format!("mac_energy {}", qty(q)),
             ArchStmt::Level(l) => {
                 let header = format!("level {}", name_source(&l.name.text));
-                self.block(l.span, &header, l.name.span.hi + 1, false, |p| {
-                    for st in &l.stmts {
-                        let text = level_stmt(st, p.src);
-                        p.line(st.span(), &text, false);
-                    }
-                });
+                let first = l.stmts.first().map(|st| st.span().lo);
+                let close = l.span.hi.saturating_sub(1);
+                self.block(
+                    l.span,
+                    &header,
+                    l.name.span.hi + 1,
+                    first,
+                    false,
+                    limit,
+                    |p| {
+                        for (i, st) in l.stmts.iter().enumerate() {
+                            let text = level_stmt(st, p.src);
+                            let next = l.stmts.get(i + 1).map_or(close, |n| n.span().lo);
+                            p.line(st.span(), &text, false, next);
+                        }
+                    },
+                );
                 return;
             }
             ArchStmt::Error(sp) => raw(self.src, *sp),
         };
-        self.line(s.span(), &text, false);
+        self.line(s.span(), &text, false, limit);
     }
 }
 
@@ -411,5 +459,40 @@ fn search_val(v: &SearchVal) -> String {
         SearchVal::Num(n) => n.text.clone(),
         SearchVal::Quantity(q) => qty(q),
         SearchVal::Str(s) => quote(&s.value),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::syntax::{format_source, Formatted};
+
+    fn fmt(s: &str) -> String {
+        match format_source("t.dosa", s) {
+            Formatted::Ok(f) => f,
+            Formatted::Err(e) => panic!("{e}"),
+        }
+    }
+
+    #[test]
+    fn comments_stay_with_the_statement_they_follow() {
+        let src = "arch a { # header\n pe 4x4 mac_energy 1 pJ # mac\n level D { keeps W, I, O word 8 bits energy dram backing } # after D\n # before close\n}\n# tail\n";
+        let want = "arch a { # header\n    pe 4x4\n    mac_energy 1 pJ # mac\n    level D {\n        keeps W, I, O\n        word 8 bits\n        energy dram\n        backing\n    } # after D\n    # before close\n}\n# tail\n";
+        let got = fmt(src);
+        assert_eq!(got, want);
+        assert_eq!(fmt(&got), got);
+    }
+
+    #[test]
+    fn blank_lines_are_kept_once_and_blocks_are_separated() {
+        let src = "import \"a.dosa\"\n\n\n\nimport \"b.dosa\"\nimport \"c.dosa\"\nnetwork n { conv a C=1 }\nmap n.a \"L0[WIO] N1\"\n";
+        let want = "import \"a.dosa\"\n\nimport \"b.dosa\"\nimport \"c.dosa\"\n\nnetwork n {\n    conv a C=1\n}\n\nmap n.a \"L0[WIO] N1\"\n";
+        assert_eq!(fmt(src), want);
+    }
+
+    #[test]
+    fn names_are_quoted_only_when_needed() {
+        let src = "network \"plain\" { conv \"a.b\" C=1 conv \"model\" C=1 conv \"x\\\"y\" C=1 }\n";
+        let want = "network plain {\n    conv \"a.b\" C=1\n    conv \"model\" C=1\n    conv \"x\\\"y\" C=1\n}\n";
+        assert_eq!(fmt(src), want);
     }
 }

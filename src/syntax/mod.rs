@@ -190,7 +190,7 @@ struct Loader {
     files: SimpleFiles<String, String>,
     sources: Vec<String>,
     diagnostics: Vec<Diagnostic<usize>>,
-    /// Parsed files by id (`None` until parsed).
+    /// Parsed files by id (empty until parsed).
     trees: Vec<ast::File>,
     /// Items in load order: an import's items come where the import stands.
     order: Vec<(usize, usize)>,
