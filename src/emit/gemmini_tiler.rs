@@ -35,6 +35,9 @@
 //! `J = K`; everything else runs as `tiled_conv` with rows = Q, cols = P, kernel rows = S,
 //! kernel cols = R (1x1 convolutions over a feature map stay convolutions, as in the comparison).
 //!
+//! Long runs of single steps in (1) are taken at once where the result is provably the same
+//! (see `flat_jump`), so absurdly large layers do not take billions of steps.
+//!
 //! Rectangular kernels, strides and dilations are accepted here (rows from S/Q/Hstride/Hdilation,
 //! cols from R/P/Wstride/Wdilation), which is the natural generalisation of Gemmini's square ones;
 //! the C emitter refuses layers Gemmini cannot run.
@@ -868,6 +871,8 @@ pub struct Piece {
 /// Padding: each dim becomes `ceil(size / tile) * tile'` where `tile'` is the tile with C and K
 /// rounded up to a multiple of their spatial factor. This over-counts the work of the last,
 /// partial tile of every dim; use [`hardware_pieces`] for the cost "as the hardware runs it".
+/// The C/K rounding models the array's time (a partial block takes as long as a full one); the
+/// buffer need derived from such a mapping can exceed the library's own count by that rounding.
 pub fn padded_problem(layer: &Layer, tiles: &Tiles, arch: &Arch) -> Result<Piece, TileError> {
     let lv = gemmini_levels(arch)?;
     let dim = gemmini_params(arch).dim;
