@@ -275,3 +275,69 @@ fn the_binary_reports_unreadable_input_and_writes_nothing() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn the_binary_runs_on_the_example_files() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
+        .args(["tile", "gemmini", "--json"])
+        .arg(root.join("examples/resnet50.dosa"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let rows = v.as_array().unwrap();
+    assert_eq!(rows.len(), 24);
+    let conv1 = rows
+        .iter()
+        .find(|r| r["name"] == "_outputs_input.2")
+        .unwrap();
+    assert_eq!(
+        conv1["tiles"],
+        serde_json::json!({"batches": 1, "porows": 22, "pocols": 23, "pochs": 16, "krows": 7, "kcols": 7, "kchs": 3})
+    );
+    let fc = rows.iter().find(|r| r["name"] == "_outputs_3356").unwrap();
+    assert_eq!(
+        fc["tiles"],
+        serde_json::json!({"tile_I": 1, "tile_J": 8, "tile_K": 56})
+    );
+
+    let dir = scratch("bin_examples");
+    let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
+        .args(["emit", "gemmini"])
+        .arg(root.join("examples/tutorial.dosa"))
+        .arg("-o")
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("dosa_tutorial_params.h").is_file());
+    if cc_available() {
+        syntax_check(&dir, "dosa_tutorial.c");
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
+        .args(["emit", "timeloop"])
+        .arg(root.join("examples/tutorial.dosa"))
+        .arg("-o")
+        .arg(dir.join("tl"))
+        .output()
+        .unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(dir.join("tl/00_tiny.conv1/mapping.yaml").is_file());
+    std::fs::remove_dir_all(&dir).unwrap();
+}

@@ -30,7 +30,8 @@ pub enum EmitTarget {
         /// mapping's DRAM loop order as a string.
         #[arg(long, value_enum, default_value_t = ApiArg::Upstream)]
         api: ApiArg,
-        /// Base name of the files and of the bareMetalC test (default: dosa_<file stem>).
+        /// Base name of the files and of the bareMetalC test (default: dosa_STEM, STEM being the
+        /// input file name without its extension).
         #[arg(long)]
         name: Option<String>,
     },

@@ -158,8 +158,12 @@ fn plan_one(
             // "Same"-style padding that is always below the kernel size, and the input size that
             // gives exactly the layer's output: out = (in + 2*pad - k') / stride + 1.
             let padding = (kernel_dim - 1) / 2;
-            let k_eff = (kernel_dim - 1) * dil + 1;
-            let in_dim = |out: u64| (out - 1) * stride + k_eff - 2 * padding;
+            let k_eff = (kernel_dim - 1).saturating_mul(dil).saturating_add(1);
+            let in_dim = |out: u64| {
+                (out - 1)
+                    .saturating_mul(stride)
+                    .saturating_add(k_eff - 2 * padding)
+            };
             Run::Conv {
                 batch_size: s.batch,
                 in_row_dim: in_dim(s.out_rows),

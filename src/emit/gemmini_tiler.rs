@@ -35,6 +35,9 @@
 //! `J = K`; everything else runs as `tiled_conv` with rows = Q, cols = P, kernel rows = S,
 //! kernel cols = R (1x1 convolutions over a feature map stay convolutions, as in the comparison).
 //!
+//! Long runs of single steps in (1) are taken at once where the result is provably the same
+//! (see `flat_jump`), so absurdly large layers do not take billions of steps.
+//!
 //! Rectangular kernels, strides and dilations are accepted here (rows from S/Q/Hstride/Hdilation,
 //! cols from R/P/Wstride/Wdilation), which is the natural generalisation of Gemmini's square ones;
 //! the C emitter refuses layers Gemmini cannot run.
@@ -410,6 +413,10 @@ pub fn auto_tile_conv(shape: &ConvShape, p: &GemminiParams) -> ConvTiles {
     let mut a = max;
     // (1) Shrink the largest entry until the tile fits.
     while !fits(&a) {
+        if let Some(c) = flat_jump(&a, dim, &fits) {
+            a = c;
+            continue;
+        }
         let mut pick: Option<usize> = None;
         for i in 0..7 {
             // The library keeps ocols when it can, so the array's rows stay busy.
@@ -431,9 +438,9 @@ pub fn auto_tile_conv(shape: &ConvShape, p: &GemminiParams) -> ConvTiles {
                 a[i] - dim
             };
             a[i] = a[i].max(1);
-        } else {
-            a[i] -= 1;
+            continue;
         }
+        a[i] -= 1;
     }
     // (2) Raise ocols while it fits.
     loop {
@@ -463,6 +470,68 @@ pub fn auto_tile_conv(shape: &ConvShape, p: &GemminiParams) -> ConvTiles {
         }
     }
     ConvTiles::from_array(a)
+}
+
+/// Many shrinking steps at once, landing exactly where stepping by one would.
+///
+/// When the largest eligible entries are all equal (value `m`) and none is a channel, the
+/// library lowers them round-robin by one, lowest index first, as long as they stay above every
+/// other eligible entry (and above 2, and above DIM for `pocols` while it could be skipped).
+/// Fitting only gets easier along that sequence, so a binary search over the number of steps
+/// finds the first state that fits. Used only for long runs (huge layers), so that they do not
+/// take billions of steps; `None` means "take one ordinary step".
+fn flat_jump(a: &[u64; 7], dim: u64, fits: &impl Fn(&[u64; 7]) -> bool) -> Option<[u64; 7]> {
+    const OROWS: usize = 1;
+    const OCOLS: usize = 2;
+    const OCHS: usize = 3;
+    const KCHS: usize = 6;
+    let eligible = |j: usize| !(j == OCOLS && a[OCOLS] <= dim && a[OROWS] > 1);
+    let m = (0..7).filter(|&j| eligible(j)).map(|j| a[j]).max()?;
+    let group: Vec<usize> = (0..7)
+        .filter(|&j| eligible(j) && a[j] == m && j != OCHS && j != KCHS)
+        .collect();
+    if group.is_empty() {
+        return None;
+    }
+    let next = (0..7)
+        .filter(|&j| eligible(j) && !group.contains(&j))
+        .map(|j| a[j])
+        .max()
+        .unwrap_or(0);
+    // Lowest value an entry may have when it is picked within the run.
+    let mut low = (next + 1).max(3);
+    if group.contains(&OCOLS) {
+        low = low.max(dim + 1);
+    }
+    if m < low {
+        return None;
+    }
+    let k = group.len() as u64;
+    let steps = k * (m - low + 1);
+    if steps < 64 {
+        return None;
+    }
+    let state = |t: u64| {
+        let (r, q) = (t / k, t % k);
+        let mut c = *a;
+        for (n, &j) in group.iter().enumerate() {
+            c[j] = m - r - u64::from((n as u64) < q);
+        }
+        c
+    };
+    if !fits(&state(steps)) {
+        return Some(state(steps));
+    }
+    let (mut lo, mut hi) = (1, steps);
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        if fits(&state(mid)) {
+            hi = mid;
+        } else {
+            lo = mid + 1;
+        }
+    }
+    Some(state(lo))
 }
 
 fn isqrt(n: u64) -> u64 {
@@ -802,6 +871,8 @@ pub struct Piece {
 /// Padding: each dim becomes `ceil(size / tile) * tile'` where `tile'` is the tile with C and K
 /// rounded up to a multiple of their spatial factor. This over-counts the work of the last,
 /// partial tile of every dim; use [`hardware_pieces`] for the cost "as the hardware runs it".
+/// The C/K rounding models the array's time (a partial block takes as long as a full one); the
+/// buffer need derived from such a mapping can exceed the library's own count by that rounding.
 pub fn padded_problem(layer: &Layer, tiles: &Tiles, arch: &Arch) -> Result<Piece, TileError> {
     let lv = gemmini_levels(arch)?;
     let dim = gemmini_params(arch).dim;
@@ -924,6 +995,104 @@ mod tests {
 
     fn conv(r: u64, pq: u64, c: u64, k: u64, stride: u64) -> Layer {
         Layer::conv("t", [r, r, pq, pq, c, k, 1], stride, stride)
+    }
+
+    /// The library's shrinking loop stepped one by one, to check the fast path against.
+    fn reference_conv(shape: &ConvShape, p: &GemminiParams) -> ConvTiles {
+        let dim = p.dim;
+        let max = shape.bounds();
+        let fits = |a: &[u64; 7]| {
+            let (s, c) = conv_rows(shape, &ConvTiles::from_array(*a), p);
+            s <= p.max_spad_rows(true) && c <= p.max_acc_rows(true)
+        };
+        let mut a = max;
+        while !fits(&a) {
+            let mut pick = 0;
+            let mut best: i64 = -1;
+            for i in 0..7 {
+                if !(i == 2 && a[i] <= dim && a[1] > 1) && a[i] as i64 > best {
+                    best = a[i] as i64;
+                    pick = i;
+                }
+            }
+            if a[pick] <= 1 {
+                break;
+            }
+            if pick == 3 || pick == 6 {
+                a[pick] = if a[pick] % dim != 0 {
+                    a[pick] / dim * dim
+                } else {
+                    a[pick] - dim
+                }
+                .max(1);
+            } else {
+                a[pick] -= 1;
+            }
+        }
+        let grown = |mut a: [u64; 7]| {
+            loop {
+                let mut c = a;
+                c[2] += 1;
+                if c[2] > max[2] || !fits(&c) {
+                    break;
+                }
+                a = c;
+            }
+            loop {
+                let mut changed = false;
+                for i in 0..7 {
+                    let mut c = a;
+                    c[i] += 1;
+                    if c[i] <= max[i] && fits(&c) {
+                        a = c;
+                        changed = true;
+                    }
+                }
+                if !changed {
+                    break;
+                }
+            }
+            a
+        };
+        ConvTiles::from_array(grown(a))
+    }
+
+    #[test]
+    fn fast_shrinking_matches_stepping_by_one() {
+        let mut rng = crate::util::Rng::new(7);
+        let p = GemminiParams::shipped();
+        for case in 0..150 {
+            let big = |rng: &mut crate::util::Rng, n: u64| 1 + rng.below(n);
+            let k = 1 + rng.below(7);
+            let l = Layer::conv(
+                "x",
+                [
+                    k,
+                    1 + rng.below(7),
+                    big(&mut rng, 3000),
+                    big(&mut rng, 3000),
+                    big(&mut rng, 600),
+                    big(&mut rng, 600),
+                    big(&mut rng, 3),
+                ],
+                1 + rng.below(3),
+                1 + rng.below(3),
+            );
+            let s = conv_shape(&l);
+            assert_eq!(
+                auto_tile_conv(&s, &p),
+                reference_conv(&s, &p),
+                "case {case}: {:?}",
+                l.dims
+            );
+        }
+    }
+
+    #[test]
+    fn huge_layers_do_not_hang() {
+        let l = conv(3, 1 << 30, 64, 64, 1);
+        let t = auto_tile(&l, &GemminiParams::shipped());
+        check_tiles(&l, &t, &GemminiParams::shipped()).unwrap();
     }
 
     #[test]

@@ -46,12 +46,24 @@ pub fn tile_words(layer: &Layer, mapping: &Mapping, upto: usize, t: Tensor) -> u
     };
     use Dim::*;
     match t {
-        Tensor::W => f(R) * f(S) * f(C) * f(K),
-        Tensor::O => f(P) * f(Q) * f(K) * f(N),
+        Tensor::W => [f(R), f(S), f(C), f(K)]
+            .iter()
+            .fold(1u64, |a, &b| a.saturating_mul(b)),
+        Tensor::O => [f(P), f(Q), f(K), f(N)]
+            .iter()
+            .fold(1u64, |a, &b| a.saturating_mul(b)),
         Tensor::I => {
-            let w = (f(P) - 1) * layer.wstride + (f(R) - 1) * layer.wdilation + 1;
-            let h = (f(Q) - 1) * layer.hstride + (f(S) - 1) * layer.hdilation + 1;
-            f(N) * f(C) * w * h
+            let span = |out: u64, stride: u64, k: u64, dil: u64| {
+                out.saturating_sub(1)
+                    .saturating_mul(stride)
+                    .saturating_add(k.saturating_sub(1).saturating_mul(dil))
+                    .saturating_add(1)
+            };
+            let w = span(f(P), layer.wstride, f(R), layer.wdilation);
+            let h = span(f(Q), layer.hstride, f(S), layer.hdilation);
+            [f(N), f(C), w, h]
+                .iter()
+                .fold(1u64, |a, &b| a.saturating_mul(b))
         }
     }
 }
@@ -102,7 +114,7 @@ pub fn hardware(arch: &Arch, layer: &Layer, mapping: &Mapping) -> TimeloopHw {
                     .iter()
                     .map(|t| tile_words(layer, mapping, i, t))
                     .sum();
-                usable.push(Some(words * word_bytes(level)));
+                usable.push(Some(words.saturating_mul(word_bytes(level))));
                 derived.push(true);
             }
         }
@@ -280,7 +292,7 @@ pub fn arch_yaml(arch: &Arch, hw: &TimeloopHw, title: &str) -> String {
             y,
             "    # {usable} B per instance x {} instance(s), {note}; dosa's energy: {:.5} pJ per access",
             instances(level, pe),
-            level.energy.at(kib)
+            crate::util::finite_or(level.energy.at(kib), 0.0)
         );
         let _ = writeln!(y, "    class: {class}");
         let _ = writeln!(
@@ -293,7 +305,11 @@ pub fn arch_yaml(arch: &Arch, hw: &TimeloopHw, title: &str) -> String {
     }
     let _ = writeln!(y, "  - !Component");
     let _ = writeln!(y, "    name: MACC");
-    let _ = writeln!(y, "    # dosa's energy: {} pJ per MAC", arch.mac_energy_pj);
+    let _ = writeln!(
+        y,
+        "    # dosa's energy: {} pJ per MAC",
+        crate::util::finite_or(arch.mac_energy_pj, 0.0)
+    );
     let _ = writeln!(y, "    class: intmac");
     let _ = writeln!(y, "    attributes: {{width: 8}}");
     y
