@@ -74,6 +74,9 @@ pub fn fits(arch: &Arch, need: &Hardware, have: &Hardware) -> bool {
             .all(|((n, h), l)| l.is_backing || *n <= *h + 1e-9)
 }
 
+/// A layer's best sample on one hardware: (its objective, the mapping, `(cycles, uJ)`).
+type Best = (f64, Mapping, (f64, f64));
+
 /// Random search: `hw_samples` random hardware configurations, `map_samples` random legal mappings
 /// per layer that fit each, the best per layer by its own objective, the best network overall.
 /// Returns the best design, the evaluation count (`hw_samples * map_samples`) and the curve.
@@ -94,7 +97,7 @@ pub fn random_search(
     for _ in 0..hw_samples {
         let hw = random_hardware(arch, bounds, &mut rng);
         let pe_max = hw.pe_dim as u64;
-        let mut per_layer: Vec<Option<(f64, Mapping, (f64, f64))>> = vec![None; layers.len()];
+        let mut per_layer: Vec<Option<Best>> = vec![None; layers.len()];
         for _ in 0..map_samples {
             for (li, layer) in layers.iter().enumerate() {
                 let mut m = random_mapping(arch, layer, pe_max, &mut rng);
