@@ -3,4 +3,5 @@
 
 pub mod baseline;
 pub mod design;
+pub mod dosa;
 pub mod report;
