@@ -26,7 +26,8 @@ pub fn max_hardware(hws: impl IntoIterator<Item = Hardware>) -> Option<Hardware>
 }
 
 /// Round derived hardware to something buildable: integer pe_dim (at least the arch's minimum),
-/// shared and per-column buffers up to whole KiB in total; per-PE registers stay exact.
+/// shared buffers up to whole KiB, per-column buffers up to whole 64-byte rows per column (whole
+/// KiB in total for a 16-wide array); per-PE registers stay exact.
 pub fn round_hardware(arch: &Arch, hw: &Hardware) -> Hardware {
     let pe_dim = hw.pe_dim.ceil().max(arch.pe_min as f64);
     let usable_bytes = hw
@@ -35,7 +36,9 @@ pub fn round_hardware(arch: &Arch, hw: &Hardware) -> Hardware {
         .zip(&arch.levels)
         .map(|(&b, l)| match l.instances {
             Instances::PerPe => b.ceil(),
-            _ => ((b - 1e-9) / 1024.0).ceil().max(0.0) * 1024.0,
+            // Whole 64-byte rows per column, so every size stays a whole number of bytes.
+            Instances::PerColumn => ((b / pe_dim - 1e-9) / 64.0).ceil().max(0.0) * 64.0 * pe_dim,
+            Instances::Single => ((b - 1e-9) / 1024.0).ceil().max(0.0) * 1024.0,
         })
         .collect();
     Hardware {

@@ -4,4 +4,5 @@
 pub mod baseline;
 pub mod design;
 pub mod dosa;
+pub mod output;
 pub mod report;
