@@ -2,11 +2,21 @@
 //!
 //! Exit codes: 0 success, 1 errors in the input (diagnostics printed), 2 usage errors.
 
+pub mod check;
+pub mod emit;
+pub mod fmt;
+pub mod import;
+pub mod tile;
+
 use clap::{Parser, Subcommand};
 
 /// Top-level parser; `dosa --help` lists the commands.
 #[derive(Parser, Debug)]
-#[command(name = "dosa", version, about = "Mapping-first design of DNN accelerators")]
+#[command(
+    name = "dosa",
+    version,
+    about = "Mapping-first design of DNN accelerators"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -14,7 +24,18 @@ pub struct Cli {
 
 /// Every command that works today.
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Check .dosa files (with their imports) and report every error.
+    Check(check::CheckArgs),
+    /// Rewrite .dosa files in canonical form, keeping comments.
+    Fmt(fmt::FmtArgs),
+    /// Turn networks from other formats into .dosa.
+    Import(import::ImportArgs),
+    /// Tiles an accelerator's own library would pick for every layer (the default baseline).
+    Tile(tile::TileArgs),
+    /// Generate code or tool inputs from a program's mappings.
+    Emit(emit::EmitArgs),
+}
 
 /// Failure of a command: `Input` errors were already reported as diagnostics (exit 1),
 /// `Usage` errors are bad flags or paths (exit 2).
@@ -53,5 +74,11 @@ pub fn main() -> i32 {
 
 /// Dispatch one command.
 pub fn run(command: Command) -> Result<i32, CliError> {
-    match command {}
+    match command {
+        Command::Check(a) => check::run(a),
+        Command::Fmt(a) => fmt::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Tile(a) => tile::run(a),
+        Command::Emit(a) => emit::run(a),
+    }
 }

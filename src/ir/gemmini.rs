@@ -1,7 +1,9 @@
 //! The built-in Gemmini architecture (MODEL.md sections 2 and 7): what a network file gets when
 //! it names no architecture, and the instance `examples/gemmini.dosa` spells out.
 
-use super::{AccessEnergy, Arch, Bandwidth, Bound, Dim, Instances, Level, SpatialDim, Tensor, TensorSet};
+use super::{
+    AccessEnergy, Arch, Bandwidth, Bound, Dim, Instances, Level, SpatialDim, Tensor, TensorSet,
+};
 
 /// Energy of one 8-bit MAC in the reference data (Timeloop's default).
 pub const GEMMINI_MAC_PJ: f64 = 0.5608;
@@ -38,7 +40,10 @@ pub fn gemmini_arch() -> Arch {
                 instances: Instances::PerColumn,
                 bandwidth: Some(Bandwidth::PerSpatial(2.0, Dim::K)),
                 energy: AccessEnergy::timeloop_sram(32),
-                spatial: vec![SpatialDim { dim: Dim::C, max: None }],
+                spatial: vec![SpatialDim {
+                    dim: Dim::C,
+                    max: None,
+                }],
                 temporal: None,
                 is_backing: false,
             },
@@ -51,7 +56,10 @@ pub fn gemmini_arch() -> Arch {
                 instances: Instances::Single,
                 bandwidth: Some(Bandwidth::PerPeDim(2.0)),
                 energy: AccessEnergy::timeloop_sram(8),
-                spatial: vec![SpatialDim { dim: Dim::K, max: None }],
+                spatial: vec![SpatialDim {
+                    dim: Dim::K,
+                    max: None,
+                }],
                 temporal: None,
                 is_backing: false,
             },
@@ -83,9 +91,15 @@ mod tests {
         assert!(close(a.levels[0].energy.at(1.0 / 1024.0), 0.48746));
         // Accumulator: 0.1005 * (acc_KB/pe_dim) + 1.9497
         assert!(close(a.levels[1].energy.at(0.0), 1.9497));
-        assert!(close(a.levels[1].energy.at(1.0) - a.levels[1].energy.at(0.0), 0.1005));
+        assert!(close(
+            a.levels[1].energy.at(1.0) - a.levels[1].energy.at(0.0),
+            0.1005
+        ));
         assert!(close(a.levels[2].energy.at(0.0), 0.4874));
-        assert!(close(a.levels[2].energy.at(1.0) - a.levels[2].energy.at(0.0), 0.025126));
+        assert!(close(
+            a.levels[2].energy.at(1.0) - a.levels[2].energy.at(0.0),
+            0.025126
+        ));
         assert!(close(a.levels[3].energy.at(123.0), 100.0));
     }
 }

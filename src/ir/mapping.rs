@@ -131,19 +131,34 @@ pub fn parse_compact(text: &str) -> Result<Mapping, MappingParseError> {
             // L<k>[TENSORS]
             let bytes = w.as_bytes();
             if bytes.first() != Some(&b'L') {
-                return Err(err(off, w.len(), format!("expected a level like `L2[WI]`, found `{w}`")));
+                return Err(err(
+                    off,
+                    w.len(),
+                    format!("expected a level like `L2[WI]`, found `{w}`"),
+                ));
             }
-            let open = w.find('[').ok_or_else(|| err(off, w.len(), "a level needs its tensors, like `L2[WI]`"))?;
+            let open = w
+                .find('[')
+                .ok_or_else(|| err(off, w.len(), "a level needs its tensors, like `L2[WI]`"))?;
             if !w.ends_with(']') {
                 return Err(err(off, w.len(), "missing `]` after the level's tensors"));
             }
-            let k: usize = w[1..open]
-                .parse()
-                .map_err(|_| err(off, open, format!("`{}` is not a level number", &w[1..open])))?;
+            let k: usize = w[1..open].parse().map_err(|_| {
+                err(
+                    off,
+                    open,
+                    format!("`{}` is not a level number", &w[1..open]),
+                )
+            })?;
             let mut keeps = TensorSet::default();
             for (j, c) in w[open + 1..w.len() - 1].char_indices() {
-                let t = super::Tensor::from_letter(c)
-                    .ok_or_else(|| err(off + open + 1 + j, 1, format!("unknown tensor `{c}` (expected W, I or O)")))?;
+                let t = super::Tensor::from_letter(c).ok_or_else(|| {
+                    err(
+                        off + open + 1 + j,
+                        1,
+                        format!("unknown tensor `{c}` (expected W, I or O)"),
+                    )
+                })?;
                 keeps = keeps.with(t);
             }
             if levels.iter().any(|(k2, _, _)| *k2 == k) {
@@ -159,19 +174,35 @@ pub fn parse_compact(text: &str) -> Result<Mapping, MappingParseError> {
         let mut chars = w.chars();
         let dch = chars.next().unwrap_or(' ');
         let d = Dim::from_letter(dch).ok_or_else(|| {
-            err(off, dch.len_utf8(), format!("unknown dim `{dch}` (expected one of R S P Q C K N)"))
+            err(
+                off,
+                dch.len_utf8(),
+                format!("unknown dim `{dch}` (expected one of R S P Q C K N)"),
+            )
         })?;
         let spatial = w.ends_with('X') || w.ends_with('x');
         let digits = &w[1..w.len() - usize::from(spatial)];
         let f: u64 = digits.parse().map_err(|_| {
-            err(off, w.len(), format!("`{w}` is not a factor (expected a dim, a number and an optional X)"))
+            err(
+                off,
+                w.len(),
+                format!("`{w}` is not a factor (expected a dim, a number and an optional X)"),
+            )
         })?;
         if f == 0 {
             return Err(err(off, w.len(), "a factor must be at least 1"));
         }
-        let slot = if spatial { &mut lm.spatial[d.index()] } else { &mut lm.temporal[d.index()] };
+        let slot = if spatial {
+            &mut lm.spatial[d.index()]
+        } else {
+            &mut lm.temporal[d.index()]
+        };
         if *slot != 1 || (!spatial && order.contains(&d) && f != 1) {
-            return Err(err(off, w.len(), format!("dim {d} is given twice at this level")));
+            return Err(err(
+                off,
+                w.len(),
+                format!("dim {d} is given twice at this level"),
+            ));
         }
         *slot = f;
         if !spatial && !order.contains(&d) {
@@ -179,13 +210,24 @@ pub fn parse_compact(text: &str) -> Result<Mapping, MappingParseError> {
         }
     }
     if expect_level {
-        return Err(err(text.len(), 0, "the mapping ends after `-`; a level is missing"));
+        return Err(err(
+            text.len(),
+            0,
+            "the mapping ends after `-`; a level is missing",
+        ));
     }
     finish(cur.take(), &mut levels);
     levels.sort_by_key(|(k, _, _)| *k);
     for (i, (k, off, _)) in levels.iter().enumerate() {
         if *k != i {
-            return Err(err(*off, 2, format!("level L{i} is missing (levels must be L0..L{})", levels.len() - 1)));
+            return Err(err(
+                *off,
+                2,
+                format!(
+                    "level L{i} is missing (levels must be L0..L{})",
+                    levels.len() - 1
+                ),
+            ));
         }
     }
     Ok(Mapping {
@@ -229,14 +271,19 @@ mod tests {
 
     #[test]
     fn reads_the_model_md_example() {
-        let m = parse_compact("L3[WIO] K8 Q28 - L2[WI] N1 K4X - L1[O] K2 S7 R7 Q4 P7 C3X - L0[W] P16").unwrap();
+        let m =
+            parse_compact("L3[WIO] K8 Q28 - L2[WI] N1 K4X - L1[O] K2 S7 R7 Q4 P7 C3X - L0[W] P16")
+                .unwrap();
         assert_eq!(m.levels.len(), 4);
         assert_eq!(m.dim_product(Dim::P), 112);
         assert_eq!(m.dim_product(Dim::Q), 112);
         assert_eq!(m.dim_product(Dim::K), 64);
         assert_eq!(m.dim_product(Dim::C), 3);
         assert_eq!(m.spatial(Dim::K), 4);
-        assert_eq!(m.levels[1].order[..5], [Dim::K, Dim::S, Dim::R, Dim::Q, Dim::P]);
+        assert_eq!(
+            m.levels[1].order[..5],
+            [Dim::K, Dim::S, Dim::R, Dim::Q, Dim::P]
+        );
         assert_eq!(
             m.to_string(),
             "L3[WIO] K8 Q28 - L2[WI] N1 K4X - L1[O] K2 S7 R7 Q4 P7 C3X - L0[W] P16"
@@ -248,7 +295,10 @@ mod tests {
         let e = parse_compact("L1[O] Z3 - L0[W] N1").unwrap_err();
         assert_eq!(e.at, 6);
         assert!(parse_compact("L1[O] K2 -").is_err());
-        assert!(parse_compact("L2[O] K2 - L0[W] N1").unwrap_err().message.contains("L1"));
+        assert!(parse_compact("L2[O] K2 - L0[W] N1")
+            .unwrap_err()
+            .message
+            .contains("L1"));
         assert!(parse_compact("L0[W] K0").is_err());
     }
 }

@@ -311,7 +311,7 @@ pub struct Level {
     pub name: String,
     pub keeps: TensorSet,
     pub word_bits: u32,
-    /// Physical capacity in bytes, summed over all instances; `Free` means derived by the search.
+    /// Physical capacity in bytes of ONE instance; `Free` means derived by the search.
     pub capacity: Bound,
     /// Gemmini's C library double-buffers: a tile may use only half of the physical capacity.
     pub double_buffered: bool,
@@ -380,7 +380,11 @@ pub struct Hardware {
 impl Hardware {
     /// Physical bytes of level `i` in `arch` (twice the usable size when double-buffered).
     pub fn physical_bytes(&self, arch: &Arch, i: usize) -> f64 {
-        let f = if arch.levels[i].double_buffered { 2.0 } else { 1.0 };
+        let f = if arch.levels[i].double_buffered {
+            2.0
+        } else {
+            1.0
+        };
         self.usable_bytes[i] * f
     }
 }

@@ -1,1 +1,5 @@
-//! Stage `passes`: see the crate documentation for where it sits in the pipeline.
+//! The pass pipeline of the one-loop search: relax, optimise, round, order, derive hardware.
+
+pub mod legal;
+pub mod random;
+pub mod round;
