@@ -355,17 +355,17 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
 /// `dosa baseline`.
 pub fn run_baseline(a: BaselineArgs) -> Result<i32, CliError> {
     let (program, net, spec) = load(&a.common)?;
-    let engine =
-        crate::search::Engine::new(&program.arch, &net.layers, &spec).map_err(CliError::Input)?;
+    crate::model::exact::check_arch(&program.arch).map_err(|e| CliError::Input(e.to_string()))?;
+    let model = crate::search::AnalyticalExact::new(&program.arch);
     let (s, r) = match a.kind {
         BaselineKind::Random => {
             let samples = a
                 .samples
                 .unwrap_or(spec.starts as u64 * spec.steps as u64)
                 .max(1);
-            run_random(engine.exact(), &net, &spec, samples, &a.common)
+            run_random(&model, &net, &spec, samples, &a.common)
         }
-        BaselineKind::GemminiDefault => run_gemmini(engine.exact(), &net, &spec, &a.common)?,
+        BaselineKind::GemminiDefault => run_gemmini(&model, &net, &spec, &a.common)?,
     };
     finish(&a.common, &program, &net, &spec, &s, &[&r])
 }
