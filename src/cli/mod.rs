@@ -7,6 +7,7 @@ pub mod emit;
 pub mod fmt;
 pub mod import;
 pub mod tile;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -35,6 +36,8 @@ pub enum Command {
     Tile(tile::TileArgs),
     /// Generate code or tool inputs from a program's mappings.
     Emit(emit::EmitArgs),
+    /// Check the cost model against Timeloop results (MAPE, percentiles, Spearman).
+    Validate(validate::ValidateArgs),
 }
 
 /// Failure of a command: `Input` errors were already reported as diagnostics (exit 1),
@@ -80,5 +83,6 @@ pub fn run(command: Command) -> Result<i32, CliError> {
         Command::Import(a) => import::run(a),
         Command::Tile(a) => tile::run(a),
         Command::Emit(a) => emit::run(a),
+        Command::Validate(a) => validate::run(a),
     }
 }
