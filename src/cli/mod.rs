@@ -8,6 +8,7 @@ pub mod fmt;
 pub mod import;
 pub mod search;
 pub mod tile;
+pub mod validate;
 
 use clap::{Parser, Subcommand};
 
@@ -40,6 +41,8 @@ pub enum Command {
     Tile(tile::TileArgs),
     /// Generate code or tool inputs from a program's mappings.
     Emit(emit::EmitArgs),
+    /// Check the cost model against Timeloop results (MAPE, percentiles, Spearman).
+    Validate(validate::ValidateArgs),
 }
 
 /// Failure of a command: `Input` errors were already reported as diagnostics (exit 1),
@@ -87,5 +90,6 @@ pub fn run(command: Command) -> Result<i32, CliError> {
         Command::Baseline(a) => search::run_baseline(a),
         Command::Tile(a) => tile::run(a),
         Command::Emit(a) => emit::run(a),
+        Command::Validate(a) => validate::run(a),
     }
 }
