@@ -7,8 +7,9 @@ use crate::passes::random::{random_mapping, shrink_until};
 use crate::util::Rng;
 use rayon::prelude::*;
 
-/// Default hardware search ranges when no bound is given (usable sizes).
-const PE_RANGE: (f64, f64) = (4.0, 64.0);
+/// Default hardware search ranges when no bound is given (usable sizes); the one-loop search
+/// uses the same PE limit so that both explore one space.
+pub const PE_RANGE: (f64, f64) = (4.0, 128.0);
 const SP_KIB_RANGE: (f64, f64) = (16.0, 2048.0);
 const ACC_KIB_RANGE: (f64, f64) = (4.0, 512.0);
 
