@@ -264,7 +264,7 @@ impl Analysis<CostExpr> for Fold {
                 d(a).positive || d(b).positive,
             ),
             CostExpr::Exp(a) => ((|| finite(c(a)?.exp()))(), true),
-            CostExpr::Ln(a) => ((|| c(a).filter(|v| *v > 0.0).map(f64::ln))(), false),
+            CostExpr::Ln(a) => (c(a).filter(|v| *v > 0.0).map(f64::ln), false),
         };
         let positive = positive || value.is_some_and(|v| v > 0.0);
         Facts {

@@ -2,9 +2,9 @@
 //!
 //! Variables: the natural logs of the tile factors at the free slots of the architecture
 //! ([`crate::passes::legal::free_slots`]: every non-backing (level, dim) that may be temporal or
-//! spatial), one vector per layer, layers concatenated. Slots of dims the layer does not have (size
-//! 1) are pinned: their entries are ignored and get zero gradient. The backing level's factor of a
-//! dim is `size / product of the inner factors`, continuous too.
+//! spatial), one vector per layer, layers concatenated. Slots of dims the layer does not have
+//! (size one) are pinned: their entries are ignored and get zero gradient. The backing level's
+//! factor of a dim is `size / product of the inner factors`, continuous too.
 //!
 //! A [`CompiledLayer`] is the layer's cost rules ([`super::rules`], the same code the exact
 //! evaluator runs) traced symbolically for fixed loop orders, simplified with egg and compiled to a

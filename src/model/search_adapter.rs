@@ -71,6 +71,9 @@ impl Exact for AnalyticalModel {
     }
 }
 
+/// A layer index and its loop orders.
+type CacheKey = (usize, Vec<Vec<Dim>>);
+
 /// Builds network costs for the search, compiling each (layer, loop orders) once.
 pub struct RelaxedModel {
     arch: Arch,
@@ -78,7 +81,7 @@ pub struct RelaxedModel {
     options: CostOptions,
     simplify: Simplify,
     correction: Option<Arc<dyn LatencyCorrection>>,
-    cache: Mutex<HashMap<(usize, Vec<Vec<Dim>>), Arc<CompiledLayer>>>,
+    cache: Mutex<HashMap<CacheKey, Arc<CompiledLayer>>>,
 }
 
 impl RelaxedModel {
