@@ -9,9 +9,13 @@
 
 pub mod algebra;
 pub mod exact;
+pub mod expr;
 pub mod nest;
+pub mod relaxed;
 pub mod rules;
+pub mod search_adapter;
 pub mod stats;
+pub mod tape;
 pub mod timeloop;
 
 pub use exact::{
