@@ -4,7 +4,7 @@
 use dosa::ir::{gemmini_arch, HwBounds, Layer, Objective, SearchSpec};
 use dosa::passes::legal::check;
 use dosa::search::design::{round_hardware, within_bounds, Exact};
-use dosa::search::{baseline, dosa as one_loop, AnalyticalExact, Engine};
+use dosa::search::{baseline, dosa as one_loop, AnalyticalModel, Engine};
 use proptest::prelude::*;
 
 fn small_net() -> Vec<Layer> {
@@ -45,7 +45,7 @@ fn assert_design_ok(
 #[test]
 fn gemmini_default_runs_every_layer_on_shipped_hardware() {
     let arch = gemmini_arch();
-    let model = AnalyticalExact::new(&arch);
+    let model = AnalyticalModel::new(&arch);
     let layers = small_net();
     let s = baseline::gemmini_default(&model, &layers).unwrap();
     assert_eq!(s.hardware.pe_dim, 16.0);
@@ -68,7 +68,7 @@ fn gemmini_default_runs_every_layer_on_shipped_hardware() {
 #[test]
 fn random_search_is_legal_bounded_and_deterministic() {
     let arch = gemmini_arch();
-    let model = AnalyticalExact::new(&arch);
+    let model = AnalyticalModel::new(&arch);
     let layers = small_net();
     let bounds = HwBounds {
         pe_max: Some(16),

@@ -356,7 +356,7 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
 pub fn run_baseline(a: BaselineArgs) -> Result<i32, CliError> {
     let (program, net, spec) = load(&a.common)?;
     crate::model::exact::check_arch(&program.arch).map_err(|e| CliError::Input(e.to_string()))?;
-    let model = crate::search::AnalyticalExact::new(&program.arch);
+    let model = crate::search::AnalyticalModel::new(&program.arch);
     let (s, r) = match a.kind {
         BaselineKind::Random => {
             let samples = a

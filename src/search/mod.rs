@@ -8,6 +8,7 @@ pub mod output;
 pub mod report;
 
 use crate::ir::{Arch, Layer, SearchSpec};
+pub use crate::model::search_adapter::{AnalyticalModel, RelaxedModel};
 use design::Exact;
 use dosa::Relaxation;
 
@@ -21,9 +22,12 @@ pub struct Engine {
 impl Engine {
     /// Build both models for `arch` and the spec's predictor.
     pub fn new(arch: &Arch, layers: &[Layer], spec: &SearchSpec) -> Result<Engine, String> {
-        let _ = (layers, spec);
-        crate::model::exact::check_arch(arch).map_err(|e| e.to_string())?;
-        Err("the differentiable cost model is not available in this build".to_string())
+        let relax = RelaxedModel::new(arch, layers, spec.objective, &spec.bounds)
+            .map_err(|e| e.to_string())?;
+        Ok(Engine {
+            exact: Box::new(AnalyticalModel::new(arch)),
+            relax: Box::new(relax),
+        })
     }
     /// The exact evaluator.
     pub fn exact(&self) -> &dyn Exact {
@@ -32,43 +36,5 @@ impl Engine {
     /// The differentiable relaxation.
     pub fn relaxation(&self) -> &dyn Relaxation {
         self.relax.as_ref()
-    }
-}
-
-/// The analytical exact evaluator as the search's [`Exact`].
-pub struct AnalyticalExact {
-    arch: Arch,
-    opts: crate::model::EvalOptions,
-}
-
-impl AnalyticalExact {
-    /// The evaluator for `arch` (no Timeloop integer rounding: the model the search optimises).
-    pub fn new(arch: &Arch) -> AnalyticalExact {
-        AnalyticalExact {
-            arch: arch.clone(),
-            opts: crate::model::EvalOptions::analytical(arch),
-        }
-    }
-}
-
-impl Exact for AnalyticalExact {
-    fn arch(&self) -> &Arch {
-        &self.arch
-    }
-    fn min_hardware(&self, layer: &Layer, m: &crate::ir::Mapping) -> crate::ir::Hardware {
-        match crate::model::min_hardware(&self.arch, layer, m) {
-            Ok(mh) => crate::model::network_hardware(&self.arch, &[mh]),
-            // Mappings reaching here are legal by construction; an illegal one needs "infinite" hardware.
-            Err(_) => crate::ir::Hardware {
-                pe_dim: f64::INFINITY,
-                usable_bytes: vec![f64::INFINITY; self.arch.levels.len()],
-            },
-        }
-    }
-    fn cost(&self, layer: &Layer, m: &crate::ir::Mapping, hw: &crate::ir::Hardware) -> (f64, f64) {
-        match crate::model::evaluate_layer(&self.arch, layer, m, hw, &self.opts) {
-            Ok(e) => (e.cycles, e.energy_uj),
-            Err(_) => (f64::INFINITY, f64::INFINITY),
-        }
     }
 }
