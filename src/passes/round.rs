@@ -50,6 +50,26 @@ pub fn divisors(n: u64) -> Vec<u64> {
     small
 }
 
+/// How a continuous factor becomes a divisor.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Rounding {
+    /// The divisor nearest in log space (MODEL.md's rule).
+    Nearest,
+    /// The largest divisor not above the factor: tiles never grow, so bounds the relaxed point
+    /// met still hold after rounding.
+    Down,
+}
+
+/// The largest divisor of `n` no larger than `min(target, cap)` (at least 1).
+pub fn divisor_below(n: u64, target: f64, cap: u64) -> u64 {
+    let t = if target.is_finite() { target * (1.0 + 1e-9) } else { 1.0 };
+    divisors(n)
+        .into_iter()
+        .filter(|&d| d <= cap.max(1) && d as f64 <= t)
+        .max()
+        .unwrap_or(1)
+}
+
 /// The divisor of `n` no larger than `cap` nearest to `target` in log space (ties to the smaller).
 pub fn nearest_divisor(n: u64, target: f64, cap: u64) -> u64 {
     let t = if target.is_finite() && target > 0.0 {
@@ -71,6 +91,22 @@ pub fn nearest_divisor(n: u64, target: f64, cap: u64) -> u64 {
 /// Round `x` to a legal mapping of `layer`; loop orders are taken from `orders` (one per level,
 /// outermost first, as in [`LevelMapping::order`]).
 pub fn round(arch: &Arch, layer: &Layer, x: &Relaxed, orders: &[Vec<Dim>], pe_max: u64) -> Mapping {
+    round_with(arch, layer, x, orders, pe_max, Rounding::Nearest)
+}
+
+/// [`round`] with a choice of [`Rounding`].
+pub fn round_with(
+    arch: &Arch,
+    layer: &Layer,
+    x: &Relaxed,
+    orders: &[Vec<Dim>],
+    pe_max: u64,
+    mode: Rounding,
+) -> Mapping {
+    let pick = |n: u64, t: f64, cap: u64| match mode {
+        Rounding::Nearest => nearest_divisor(n, t, cap),
+        Rounding::Down => divisor_below(n, t, cap),
+    };
     let nl = arch.levels.len();
     let mut levels: Vec<LevelMapping> = arch
         .levels
@@ -92,12 +128,12 @@ pub fn round(arch: &Arch, layer: &Layer, x: &Relaxed, orders: &[Vec<Dim>], pe_ma
             }
             if level.allows_spatial(d) {
                 let cap = spatial_cap(arch, li, d, pe_max);
-                let f = nearest_divisor(rest, x.spatial[li][d.index()], cap);
+                let f = pick(rest, x.spatial[li][d.index()], cap);
                 levels[li].spatial[d.index()] = f;
                 rest /= f;
             }
             if level.allows_temporal(d) {
-                let f = nearest_divisor(rest, x.temporal[li][d.index()], u64::MAX);
+                let f = pick(rest, x.temporal[li][d.index()], u64::MAX);
                 levels[li].temporal[d.index()] = f;
                 rest /= f;
             }
@@ -154,6 +190,14 @@ mod tests {
             let orders: Vec<Vec<Dim>> = vec![Dim::ALL.to_vec(); n];
             let m = round(&arch, &layer, &x, &orders, pe);
             prop_assert!(check(&arch, &layer, &m, pe).is_ok(), "{:?}", check(&arch, &layer, &m, pe));
+            let down = round_with(&arch, &layer, &x, &orders, pe, Rounding::Down);
+            prop_assert!(check(&arch, &layer, &down, pe).is_ok());
+            // Rounding down never makes an inner factor larger than the relaxed one.
+            for (li, lm) in down.levels.iter().enumerate().take(n - 1) {
+                for d in 0..7 {
+                    prop_assert!(lm.temporal[d] as f64 <= x.temporal[li][d].max(1.0) * (1.0 + 1e-9));
+                }
+            }
         }
     }
 }

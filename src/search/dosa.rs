@@ -246,6 +246,15 @@ pub fn run_start(
             evals += choose_orders(model, layers, &mut mappings, spec.objective);
             let s = score(model, layers, mappings.clone());
             evals += 1;
+            if std::env::var_os("DOSA_TRACE").is_some() {
+                eprintln!(
+                    "start {start} step {step}: relaxed {:.4e} rounded {:.4e} pe {} hw {:?}",
+                    cost.value_grad(&x, &mut g).exp(),
+                    s.objective(spec.objective),
+                    s.hardware.pe_dim,
+                    s.hardware.usable_bytes
+                );
+            }
             if s.objective(spec.objective) < best.objective(spec.objective) {
                 best = s;
             }
