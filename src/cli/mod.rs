@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod emit;
+pub mod eval;
 pub mod fmt;
 pub mod import;
 pub mod tile;
@@ -36,6 +37,8 @@ pub enum Command {
     Tile(tile::TileArgs),
     /// Generate code or tool inputs from a program's mappings.
     Emit(emit::EmitArgs),
+    /// Latency, energy, EDP, accesses and minimum hardware of a program's mappings.
+    Eval(eval::EvalArgs),
     /// Check the cost model against Timeloop results (MAPE, percentiles, Spearman).
     Validate(validate::ValidateArgs),
 }
@@ -83,6 +86,7 @@ pub fn run(command: Command) -> Result<i32, CliError> {
         Command::Import(a) => import::run(a),
         Command::Tile(a) => tile::run(a),
         Command::Emit(a) => emit::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Validate(a) => validate::run(a),
     }
 }

@@ -12,6 +12,7 @@ pub mod exact;
 pub mod expr;
 pub mod nest;
 pub mod relaxed;
+pub mod report;
 pub mod rules;
 pub mod search_adapter;
 pub mod stats;
