@@ -7,6 +7,7 @@ pub mod emit;
 pub mod eval;
 pub mod fmt;
 pub mod import;
+pub mod search;
 pub mod tile;
 pub mod validate;
 
@@ -33,6 +34,10 @@ pub enum Command {
     Fmt(fmt::FmtArgs),
     /// Turn networks from other formats into .dosa.
     Import(import::ImportArgs),
+    /// Design hardware and mappings together (the one-loop search).
+    Search(search::SearchArgs),
+    /// Run a baseline method with the same report format.
+    Baseline(search::BaselineArgs),
     /// Tiles an accelerator's own library would pick for every layer (the default baseline).
     Tile(tile::TileArgs),
     /// Generate code or tool inputs from a program's mappings.
@@ -84,6 +89,8 @@ pub fn run(command: Command) -> Result<i32, CliError> {
         Command::Check(a) => check::run(a),
         Command::Fmt(a) => fmt::run(a),
         Command::Import(a) => import::run(a),
+        Command::Search(a) => search::run_search(a),
+        Command::Baseline(a) => search::run_baseline(a),
         Command::Tile(a) => tile::run(a),
         Command::Emit(a) => emit::run(a),
         Command::Eval(a) => eval::run(a),

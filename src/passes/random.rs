@@ -71,7 +71,7 @@ fn smallest_prime(n: u64) -> u64 {
     n
 }
 
-/// Move prime factors from random inner slots to the backing level until `fits` holds.
+/// Move factors (a whole slot's or its smallest prime) from random inner slots to the backing level until `fits` holds.
 /// Always terminates: with every inner factor 1 a tile is a single word.
 pub fn shrink_until(arch: &Arch, m: &mut Mapping, rng: &mut Rng, fits: impl Fn(&Mapping) -> bool) {
     let back = arch
@@ -103,7 +103,12 @@ pub fn shrink_until(arch: &Arch, m: &mut Mapping, rng: &mut Rng, fits: impl Fn(&
         } else {
             &mut m.levels[li].temporal[d]
         };
-        let p = smallest_prime(*slot);
+        // Half the time move the whole factor: tiles far too large shrink in a few steps.
+        let p = if rng.below(2) == 0 {
+            *slot
+        } else {
+            smallest_prime(*slot)
+        };
         *slot /= p;
         m.levels[back].temporal[d] *= p;
         let dim = Dim::ALL[d];

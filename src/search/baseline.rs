@@ -5,9 +5,11 @@ use crate::emit::gemmini_tiler::{auto_tile, gemmini_params, hardware_pieces};
 use crate::ir::{Arch, Hardware, HwBounds, Layer, Mapping, Objective};
 use crate::passes::random::{random_mapping, shrink_until};
 use crate::util::Rng;
+use rayon::prelude::*;
 
-/// Default hardware search ranges when no bound is given (usable sizes).
-const PE_RANGE: (f64, f64) = (4.0, 64.0);
+/// Default hardware search ranges when no bound is given (usable sizes); the one-loop search
+/// uses the same PE limit so that both explore one space.
+pub const PE_RANGE: (f64, f64) = (4.0, 128.0);
 const SP_KIB_RANGE: (f64, f64) = (16.0, 2048.0);
 const ACC_KIB_RANGE: (f64, f64) = (4.0, 512.0);
 
@@ -90,55 +92,57 @@ pub fn random_search(
     seed: u64,
 ) -> (Scored, u64, Vec<(u64, f64)>) {
     let arch = model.arch();
-    let mut rng = Rng::new(seed);
-    let mut best: Option<Scored> = None;
-    let mut curve = Vec::new();
-    let mut evals = 0u64;
-    for _ in 0..hw_samples {
-        let hw = random_hardware(arch, bounds, &mut rng);
-        let pe_max = hw.pe_dim as u64;
-        let mut per_layer: Vec<Option<Best>> = vec![None; layers.len()];
-        for _ in 0..map_samples {
-            for (li, layer) in layers.iter().enumerate() {
-                let mut m = random_mapping(arch, layer, pe_max, &mut rng);
-                shrink_until(arch, &mut m, &mut rng, |m| {
-                    fits(arch, &model.min_hardware(layer, m), &hw)
-                });
-                let c = model.cost(layer, &m, &hw);
-                let v = match objective {
-                    Objective::Edp => c.0 * c.1,
-                    Objective::Energy => c.1,
-                    Objective::Latency => c.0,
-                };
-                if per_layer[li].as_ref().is_none_or(|b| v < b.0) {
-                    per_layer[li] = Some((v, m, c));
+    let objective_of = |lat: f64, en: f64| match objective {
+        Objective::Edp => lat * en,
+        Objective::Energy => en,
+        Objective::Latency => lat,
+    };
+    // One hardware sample per task, each with its own seeded stream: the result does not
+    // depend on the thread count.
+    let per_hw: Vec<(Scored, Vec<f64>)> = (0..hw_samples.max(1))
+        .into_par_iter()
+        .map(|h| {
+            let mut rng = Rng::new(seed).fork(h as u64);
+            let hw = random_hardware(arch, bounds, &mut rng);
+            let pe_max = hw.pe_dim as u64;
+            let mut per_layer: Vec<Option<Best>> = vec![None; layers.len()];
+            let mut values = Vec::with_capacity(map_samples as usize);
+            for _ in 0..map_samples.max(1) {
+                for (li, layer) in layers.iter().enumerate() {
+                    let mut m = random_mapping(arch, layer, pe_max, &mut rng);
+                    shrink_until(arch, &mut m, &mut rng, |m| {
+                        fits(arch, &model.min_hardware(layer, m), &hw)
+                    });
+                    let c = model.cost(layer, &m, &hw);
+                    let v = objective_of(c.0, c.1);
+                    if per_layer[li].as_ref().is_none_or(|b| v < b.0) {
+                        per_layer[li] = Some((v, m, c));
+                    }
                 }
+                // Network value on this hardware with the best mappings so far.
+                let (mut lat, mut en) = (0.0, 0.0);
+                for (l, b) in layers.iter().zip(&per_layer) {
+                    if let Some(b) = b {
+                        lat += l.count as f64 * b.2 .0;
+                        en += l.count as f64 * b.2 .1;
+                    }
+                }
+                values.push(objective_of(lat, en));
             }
-            evals += 1;
-            // Network value on this hardware with the best mappings so far.
-            let lat: f64 = layers
-                .iter()
-                .zip(&per_layer)
-                .map(|(l, b)| l.count as f64 * b.as_ref().map_or(0.0, |b| b.2 .0))
-                .sum();
-            let en: f64 = layers
-                .iter()
-                .zip(&per_layer)
-                .map(|(l, b)| l.count as f64 * b.as_ref().map_or(0.0, |b| b.2 .1))
-                .sum();
-            let v = match objective {
-                Objective::Edp => lat * en,
-                Objective::Energy => en,
-                Objective::Latency => lat,
-            };
-            let prev = curve.last().map_or(f64::INFINITY, |c: &(u64, f64)| c.1);
-            curve.push((evals, prev.min(v)));
+            let mappings: Vec<Mapping> = per_layer
+                .into_iter()
+                .map(|b| b.expect("at least one sample").1)
+                .collect();
+            (score(model, layers, mappings), values)
+        })
+        .collect();
+    let mut best: Option<Scored> = None;
+    let mut curve: Vec<(u64, f64)> = Vec::new();
+    for (s, values) in per_hw {
+        for v in values {
+            let prev = curve.last().map_or(f64::INFINITY, |c| c.1);
+            curve.push((curve.len() as u64 + 1, prev.min(v)));
         }
-        let mappings: Vec<Mapping> = per_layer
-            .into_iter()
-            .map(|b| b.expect("map_samples >= 1").1)
-            .collect();
-        let s = score(model, layers, mappings);
         if best
             .as_ref()
             .is_none_or(|b| s.objective(objective) < b.objective(objective))
@@ -147,6 +151,7 @@ pub fn random_search(
         }
     }
     let best = best.expect("hw_samples >= 1");
+    let evals = curve.len() as u64;
     // The final point is the best design as scored on its own derived hardware.
     let v = best.objective(objective);
     if let Some(last) = curve.last_mut() {

@@ -204,7 +204,10 @@ pub fn run_start(
     let arch = model.arch();
     let mut rng = Rng::new(spec.seed).fork(start as u64);
     let nv = free_slots(arch).len();
-    let pe_cap = spec.bounds.pe_max.unwrap_or(256);
+    let pe_cap = spec
+        .bounds
+        .pe_max
+        .unwrap_or(super::baseline::PE_RANGE.1 as u64);
     let mut mappings = init(model, layers, &spec.bounds, &mut rng);
     let mut evals = choose_orders(model, layers, &mut mappings, spec.objective);
     let first = score(model, layers, mappings.clone());

@@ -6,3 +6,35 @@ pub mod design;
 pub mod dosa;
 pub mod output;
 pub mod report;
+
+use crate::ir::{Arch, Layer, SearchSpec};
+pub use crate::model::search_adapter::{AnalyticalModel, RelaxedModel};
+use design::Exact;
+use dosa::Relaxation;
+
+/// The cost models one search run uses: the exact evaluator that scores designs and the
+/// differentiable relaxation the optimiser descends.
+pub struct Engine {
+    exact: Box<dyn Exact>,
+    relax: Box<dyn Relaxation>,
+}
+
+impl Engine {
+    /// Build both models for `arch` and the spec's predictor.
+    pub fn new(arch: &Arch, layers: &[Layer], spec: &SearchSpec) -> Result<Engine, String> {
+        let relax = RelaxedModel::new(arch, layers, spec.objective, &spec.bounds)
+            .map_err(|e| e.to_string())?;
+        Ok(Engine {
+            exact: Box::new(AnalyticalModel::new(arch)),
+            relax: Box::new(relax),
+        })
+    }
+    /// The exact evaluator.
+    pub fn exact(&self) -> &dyn Exact {
+        self.exact.as_ref()
+    }
+    /// The differentiable relaxation.
+    pub fn relaxation(&self) -> &dyn Relaxation {
+        self.relax.as_ref()
+    }
+}

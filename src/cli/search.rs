@@ -1,0 +1,371 @@
+//! `dosa search FILE` (the one-loop search) and `dosa baseline FILE --kind KIND`.
+
+use super::CliError;
+use crate::ir::{Network, Objective, Predictor, Program, SearchSpec};
+use crate::search::design::{report as make_report, Exact, Scored};
+use crate::search::output::{curve_csv, render_text, report_json, result_program, write_dir};
+use crate::search::report::Report;
+use clap::{Args, ValueEnum};
+use std::path::PathBuf;
+use std::time::Instant;
+
+/// Options shared by `search` and `baseline`; each overrides the file's `search` block.
+#[derive(Args, Debug, Clone)]
+pub struct Common {
+    /// The .dosa file: a network (and optionally an architecture and search settings).
+    pub file: PathBuf,
+    /// Which network of the file, if it has several.
+    #[arg(long)]
+    pub network: Option<String>,
+    #[arg(long)]
+    pub seed: Option<u64>,
+    #[arg(long, value_enum)]
+    pub objective: Option<ObjectiveArg>,
+    /// Bound on the PE array side.
+    #[arg(long)]
+    pub pe_max: Option<u64>,
+    /// Bound on the physical scratchpad, KiB.
+    #[arg(long)]
+    pub sp_max_kib: Option<f64>,
+    /// Bound on the physical accumulator, KiB.
+    #[arg(long)]
+    pub acc_max_kib: Option<f64>,
+    /// Print only the JSON report on stdout.
+    #[arg(long)]
+    pub json: bool,
+    /// Write result.dosa, report.json, curve.csv and curve.png into this folder.
+    #[arg(short = 'o', long = "out")]
+    pub out: Option<PathBuf>,
+    /// Report `seconds` as 0 so that two runs are byte-identical.
+    #[arg(long)]
+    pub no_timing: bool,
+}
+
+/// The objective on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum ObjectiveArg {
+    Edp,
+    Energy,
+    Latency,
+}
+
+impl From<ObjectiveArg> for Objective {
+    fn from(o: ObjectiveArg) -> Objective {
+        match o {
+            ObjectiveArg::Edp => Objective::Edp,
+            ObjectiveArg::Energy => Objective::Energy,
+            ObjectiveArg::Latency => Objective::Latency,
+        }
+    }
+}
+
+/// The latency predictor on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum PredictorArg {
+    Analytical,
+    Dnn,
+    Both,
+}
+
+/// `dosa search FILE [options]`.
+#[derive(Args, Debug)]
+pub struct SearchArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long)]
+    pub starts: Option<u32>,
+    #[arg(long)]
+    pub steps: Option<u32>,
+    #[arg(long)]
+    pub round_every: Option<u32>,
+    #[arg(long)]
+    pub lr: Option<f64>,
+    /// Latency predictor the search optimises against.
+    #[arg(long, value_enum)]
+    pub predictor: Option<PredictorArg>,
+    /// Trained latency model for `--predictor dnn|both` (default: models/gemmini-rtl.json).
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Also run the random and gemmini-default baselines at the same budget: one table, one plot.
+    #[arg(long)]
+    pub compare: bool,
+}
+
+/// Which baseline.
+#[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
+pub enum BaselineKind {
+    Random,
+    GemminiDefault,
+}
+
+/// `dosa baseline FILE --kind KIND`.
+#[derive(Args, Debug)]
+pub struct BaselineArgs {
+    #[command(flatten)]
+    pub common: Common,
+    #[arg(long, value_enum)]
+    pub kind: BaselineKind,
+    /// Random search: network samples (hardware configs x mappings); default = the search's budget.
+    #[arg(long)]
+    pub samples: Option<u64>,
+}
+
+fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
+    let program = crate::syntax::load_path(&c.file).map_err(CliError::Input)?;
+    let net = match &c.network {
+        Some(n) => program
+            .networks
+            .iter()
+            .find(|x| &x.name == n)
+            .cloned()
+            .ok_or_else(|| CliError::Usage(format!("no network `{n}` in {}", c.file.display())))?,
+        None => match program.networks.as_slice() {
+            [one] => one.clone(),
+            [] => {
+                return Err(CliError::Usage(format!(
+                    "{} defines no network to search",
+                    c.file.display()
+                )))
+            }
+            many => {
+                return Err(CliError::Usage(format!(
+                    "{} defines {} networks; choose one with --network ({})",
+                    c.file.display(),
+                    many.len(),
+                    many.iter()
+                        .map(|n| n.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                )))
+            }
+        },
+    };
+    let mut spec = program.search.clone();
+    if let Some(s) = c.seed {
+        spec.seed = s;
+    }
+    if let Some(o) = c.objective {
+        spec.objective = o.into();
+    }
+    if c.pe_max.is_some() {
+        spec.bounds.pe_max = c.pe_max;
+    }
+    if c.sp_max_kib.is_some() {
+        spec.bounds.sp_max_kib = c.sp_max_kib;
+    }
+    if c.acc_max_kib.is_some() {
+        spec.bounds.acc_max_kib = c.acc_max_kib;
+    }
+    for (name, v) in [
+        ("--sp-max-kib", c.sp_max_kib),
+        ("--acc-max-kib", c.acc_max_kib),
+    ] {
+        if v.is_some_and(|v| !(v.is_finite() && v > 0.0)) {
+            return Err(CliError::Usage(format!("{name} must be a positive number")));
+        }
+    }
+    if c.pe_max == Some(0) {
+        return Err(CliError::Usage("--pe-max must be at least 1".into()));
+    }
+    Ok((program, net, spec))
+}
+
+/// Print or write a finished run.
+fn finish(
+    c: &Common,
+    program: &Program,
+    net: &Network,
+    spec: &SearchSpec,
+    s: &Scored,
+    reports: &[&Report],
+) -> Result<i32, CliError> {
+    let main = reports[0];
+    if c.json {
+        print!("{}", report_json(main));
+    } else {
+        for r in reports {
+            println!("{}", render_text(r));
+        }
+        if reports.len() > 1 {
+            print!("{}", comparison_table(reports));
+        }
+    }
+    if let Some(dir) = &c.out {
+        let result = result_program(&program.arch, net, s, spec);
+        let src = crate::syntax::program_to_source(&result);
+        // The result must read back: a design that does not is a bug, not an output.
+        crate::syntax::load_text("result.dosa", &src).map_err(|e| {
+            CliError::Input(format!("internal error: result.dosa does not check:\n{e}"))
+        })?;
+        let png = crate::emit::curve::curve_png(reports).map_err(CliError::Input)?;
+        let mut files: Vec<(&str, Vec<u8>)> = vec![
+            ("result.dosa", src.into_bytes()),
+            ("report.json", report_json(main).into_bytes()),
+            ("curve.csv", curve_csv(reports).into_bytes()),
+            ("curve.png", png),
+        ];
+        if reports.len() > 1 {
+            files.push(("compare.txt", comparison_table(reports).into_bytes()));
+        }
+        write_dir(dir, &files)
+            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", dir.display())))?;
+    }
+    Ok(0)
+}
+
+/// One row per method and the ratio of each method's EDP to the first's.
+pub fn comparison_table(reports: &[&Report]) -> String {
+    use std::fmt::Write as _;
+    let mut o = String::from("method            evaluations   network EDP     vs first\n");
+    let base = reports[0].network.edp;
+    for r in reports {
+        let _ = writeln!(
+            o,
+            "{:<16}  {:>11}  {:>12.4e}  {:>9.2}x",
+            r.method,
+            r.evaluations,
+            r.network.edp,
+            r.network.edp / base
+        );
+    }
+    o
+}
+
+fn secs(c: &Common, t: Instant) -> f64 {
+    if c.no_timing {
+        0.0
+    } else {
+        t.elapsed().as_secs_f64()
+    }
+}
+
+fn run_random(
+    model: &dyn Exact,
+    net: &Network,
+    spec: &SearchSpec,
+    samples: u64,
+    c: &Common,
+) -> (Scored, Report) {
+    let t = Instant::now();
+    let hw_samples = 10u32;
+    let per_hw = (samples / hw_samples as u64).max(1) as u32;
+    let (s, evals, curve) = crate::search::baseline::random_search(
+        model,
+        &net.layers,
+        &spec.bounds,
+        spec.objective,
+        hw_samples,
+        per_hw,
+        spec.seed,
+    );
+    let r = make_report(
+        "random",
+        spec.objective,
+        spec.seed,
+        evals,
+        secs(c, t),
+        model.arch(),
+        &net.layers,
+        &s,
+        curve,
+    );
+    (s, r)
+}
+
+fn run_gemmini(
+    model: &dyn Exact,
+    net: &Network,
+    spec: &SearchSpec,
+    c: &Common,
+) -> Result<(Scored, Report), CliError> {
+    let t = Instant::now();
+    let s =
+        crate::search::baseline::gemmini_default(model, &net.layers).map_err(CliError::Input)?;
+    let v = s.objective(spec.objective);
+    let r = make_report(
+        "gemmini-default",
+        spec.objective,
+        spec.seed,
+        1,
+        secs(c, t),
+        model.arch(),
+        &net.layers,
+        &s,
+        vec![(1, v)],
+    );
+    Ok((s, r))
+}
+
+/// `dosa search`.
+pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
+    let (program, net, mut spec) = load(&a.common)?;
+    if let Some(v) = a.starts {
+        spec.starts = v;
+    }
+    if let Some(v) = a.steps {
+        spec.steps = v;
+    }
+    if let Some(v) = a.round_every {
+        spec.round_every = v;
+    }
+    if let Some(v) = a.lr {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(CliError::Usage("--lr must be a positive number".into()));
+        }
+        spec.lr = v;
+    }
+    if let Some(p) = a.predictor {
+        spec.predictor = match p {
+            PredictorArg::Analytical => Predictor::Analytical,
+            PredictorArg::Dnn => Predictor::Dnn,
+            PredictorArg::Both => Predictor::Both,
+        };
+    }
+    if let Some(m) = &a.model {
+        spec.model = Some(m.display().to_string());
+    }
+    if spec.starts == 0 || spec.steps == 0 {
+        return Err(CliError::Usage(
+            "--starts and --steps must be at least 1".into(),
+        ));
+    }
+    let engine =
+        crate::search::Engine::new(&program.arch, &net.layers, &spec).map_err(CliError::Input)?;
+    let t = Instant::now();
+    let res = crate::search::dosa::search(engine.exact(), engine.relaxation(), &net.layers, &spec);
+    let r = make_report(
+        "search",
+        spec.objective,
+        spec.seed,
+        res.evaluations,
+        secs(&a.common, t),
+        &program.arch,
+        &net.layers,
+        &res.best,
+        res.curve.clone(),
+    );
+    if !a.compare {
+        return finish(&a.common, &program, &net, &spec, &res.best, &[&r]);
+    }
+    let (_, rr) = run_random(engine.exact(), &net, &spec, res.evaluations, &a.common);
+    let (_, gr) = run_gemmini(engine.exact(), &net, &spec, &a.common)?;
+    finish(&a.common, &program, &net, &spec, &res.best, &[&r, &rr, &gr])
+}
+
+/// `dosa baseline`.
+pub fn run_baseline(a: BaselineArgs) -> Result<i32, CliError> {
+    let (program, net, spec) = load(&a.common)?;
+    crate::model::exact::check_arch(&program.arch).map_err(|e| CliError::Input(e.to_string()))?;
+    let model = crate::search::AnalyticalModel::new(&program.arch);
+    let (s, r) = match a.kind {
+        BaselineKind::Random => {
+            let samples = a
+                .samples
+                .unwrap_or(spec.starts as u64 * spec.steps as u64)
+                .max(1);
+            run_random(&model, &net, &spec, samples, &a.common)
+        }
+        BaselineKind::GemminiDefault => run_gemmini(&model, &net, &spec, &a.common)?,
+    };
+    finish(&a.common, &program, &net, &spec, &s, &[&r])
+}

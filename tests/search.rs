@@ -1,0 +1,139 @@
+//! The search and the baselines: every result is legal, fits its hardware and bounds, and the
+//! same seed gives the same bytes.
+
+use dosa::ir::{gemmini_arch, HwBounds, Layer, Objective, SearchSpec};
+use dosa::passes::legal::check;
+use dosa::search::design::{round_hardware, within_bounds, Exact};
+use dosa::search::{baseline, dosa as one_loop, AnalyticalModel, Engine};
+use proptest::prelude::*;
+
+fn small_net() -> Vec<Layer> {
+    let mut a = Layer::conv("conv3x3", [3, 3, 14, 14, 32, 64, 1], 1, 1);
+    a.count = 2;
+    let b = Layer::conv("conv1x1", [1, 1, 28, 28, 64, 32, 1], 1, 1);
+    let c = Layer::matmul("fc", 16, 256, 100);
+    vec![a, b, c]
+}
+
+/// Every mapping is legal for its layer, and the derived hardware holds every layer's needs.
+fn assert_design_ok(
+    model: &dyn Exact,
+    layers: &[Layer],
+    s: &dosa::search::design::Scored,
+    bounds: &HwBounds,
+) {
+    let arch = model.arch();
+    let pe = s.hardware.pe_dim.round() as u64;
+    for (l, m) in layers.iter().zip(&s.mappings) {
+        check(arch, l, m, pe).unwrap_or_else(|e| panic!("illegal mapping {m}: {e}"));
+        let need = round_hardware(arch, &model.min_hardware(l, m));
+        assert!(
+            baseline::fits(arch, &need, &s.hardware),
+            "{} does not fit: {need:?} > {:?}",
+            l.name,
+            s.hardware
+        );
+    }
+    assert!(
+        within_bounds(arch, &s.hardware, bounds),
+        "{:?} breaks {bounds:?}",
+        s.hardware
+    );
+    assert!(s.latency.is_finite() && s.latency > 0.0 && s.energy.is_finite() && s.energy > 0.0);
+}
+
+#[test]
+fn gemmini_default_runs_every_layer_on_shipped_hardware() {
+    let arch = gemmini_arch();
+    let model = AnalyticalModel::new(&arch);
+    let layers = small_net();
+    let s = baseline::gemmini_default(&model, &layers).unwrap();
+    assert_eq!(s.hardware.pe_dim, 16.0);
+    // Usable halves of 256 KiB and 64 KiB.
+    assert_eq!(s.hardware.usable_bytes[2], 128.0 * 1024.0);
+    assert_eq!(s.hardware.usable_bytes[1], 32.0 * 1024.0);
+    assert!(s.latency > 0.0 && s.energy > 0.0);
+    // The compute bound holds: no layer runs faster than its MACs over 256 PEs.
+    for (l, c) in layers.iter().zip(&s.costs) {
+        assert!(
+            c.0 >= l.macs() / 256.0 - 1e-9,
+            "{}: {} cycles < {}",
+            l.name,
+            c.0,
+            l.macs() / 256.0
+        );
+    }
+}
+
+#[test]
+fn random_search_is_legal_bounded_and_deterministic() {
+    let arch = gemmini_arch();
+    let model = AnalyticalModel::new(&arch);
+    let layers = small_net();
+    let bounds = HwBounds {
+        pe_max: Some(16),
+        sp_max_kib: Some(256.0),
+        acc_max_kib: Some(64.0),
+    };
+    let (a, ea, ca) = baseline::random_search(&model, &layers, &bounds, Objective::Edp, 3, 20, 7);
+    let (b, _, cb) = baseline::random_search(&model, &layers, &bounds, Objective::Edp, 3, 20, 7);
+    assert_eq!(ea, 60);
+    assert_eq!(a.mappings, b.mappings);
+    assert_eq!(ca, cb);
+    assert_design_ok(&model, &layers, &a, &bounds);
+    // The curve never goes up and ends at the reported design.
+    assert!(ca.windows(2).all(|w| w[1].1 <= w[0].1));
+    assert!(ca.last().unwrap().1 <= a.edp() * (1.0 + 1e-12));
+}
+
+fn quick_spec(seed: u64, bounds: HwBounds) -> SearchSpec {
+    SearchSpec {
+        starts: 2,
+        steps: 120,
+        round_every: 40,
+        seed,
+        bounds,
+        ..SearchSpec::default()
+    }
+}
+
+#[test]
+fn search_beats_its_own_start_and_is_deterministic() {
+    let arch = gemmini_arch();
+    let layers = small_net();
+    let spec = quick_spec(3, HwBounds::default());
+    let engine = Engine::new(&arch, &layers, &spec).unwrap();
+    let a = one_loop::search(engine.exact(), engine.relaxation(), &layers, &spec);
+    let b = one_loop::search(engine.exact(), engine.relaxation(), &layers, &spec);
+    assert_eq!(a.best.mappings, b.best.mappings);
+    assert_eq!(a.curve, b.curve);
+    assert_design_ok(engine.exact(), &layers, &a.best, &spec.bounds);
+    let first = a.curve.first().unwrap().1;
+    assert!(
+        a.best.edp() < first,
+        "the descent improved nothing: {} vs start {first}",
+        a.best.edp()
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
+    #[test]
+    fn every_search_result_is_legal(
+        dims in proptest::collection::vec(proptest::array::uniform7(1u64..40), 1..3),
+        seed in 0u64..1000,
+        bounded: bool,
+    ) {
+        let arch = gemmini_arch();
+        let layers: Vec<Layer> = dims.iter().enumerate().map(|(i, d)| Layer::conv(&format!("l{i}"), *d, 1, 1)).collect();
+        let bounds = if bounded {
+            HwBounds { pe_max: Some(8), sp_max_kib: Some(64.0), acc_max_kib: Some(16.0) }
+        } else {
+            HwBounds::default()
+        };
+        let spec = SearchSpec { starts: 1, steps: 30, round_every: 15, seed, bounds, ..SearchSpec::default() };
+        let engine = Engine::new(&arch, &layers, &spec).unwrap();
+        let r = one_loop::search(engine.exact(), engine.relaxation(), &layers, &spec);
+        assert_design_ok(engine.exact(), &layers, &r.best, &bounds);
+    }
+}
