@@ -326,7 +326,7 @@ fn network_gradient_matches_finite_differences_with_correction_and_penalties() {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 24, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig { cases: 24, failure_persistence: None, ..ProptestConfig::default() })]
 
     #[test]
     fn gradients_match_finite_differences_at_random_points(seed in 0u64..10_000) {

@@ -4,6 +4,7 @@
 
 pub mod check;
 pub mod emit;
+pub mod eval;
 pub mod fmt;
 pub mod import;
 pub mod search;
@@ -41,6 +42,8 @@ pub enum Command {
     Tile(tile::TileArgs),
     /// Generate code or tool inputs from a program's mappings.
     Emit(emit::EmitArgs),
+    /// Latency, energy, EDP, accesses and minimum hardware of a program's mappings.
+    Eval(eval::EvalArgs),
     /// Check the cost model against Timeloop results (MAPE, percentiles, Spearman).
     Validate(validate::ValidateArgs),
 }
@@ -90,6 +93,7 @@ pub fn run(command: Command) -> Result<i32, CliError> {
         Command::Baseline(a) => search::run_baseline(a),
         Command::Tile(a) => tile::run(a),
         Command::Emit(a) => emit::run(a),
+        Command::Eval(a) => eval::run(a),
         Command::Validate(a) => validate::run(a),
     }
 }

@@ -1,0 +1,399 @@
+//! `evaluate_program`: every mapping of a program on the hardware the mappings need together, as a
+//! table or JSON (what `dosa eval` prints).
+//!
+//! The hardware is derived from all mappings of the program (one accelerator runs them all): the
+//! largest PE array any mapping needs and, per level, the largest per-instance tile times the
+//! instance count of that array ([`super::exact::network_hardware`]), rounded up to buildable sizes
+//! like every search report ([`crate::search::design::round_hardware`]). Every layer is then
+//! evaluated on that hardware with the analytical model (no Timeloop rounding). Sizes are reported
+//! both as usable (what a tile may use) and physical (twice that for double-buffered levels).
+
+use super::exact::{
+    check_mapping, energies_pj, evaluate_layer, min_hardware, network_hardware, EvalOptions,
+    LayerEval, MinHardware,
+};
+use crate::ir::{Arch, Hardware, Program, Tensor};
+use serde::Serialize;
+use std::fmt::Write as _;
+
+/// Size of one level, usable and physical, summed over its instances.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LevelSize {
+    pub level: String,
+    pub instances: f64,
+    /// What tiles may use (KiB).
+    pub usable_kib: f64,
+    /// What to build (KiB): twice the usable size when double-buffered.
+    pub physical_kib: f64,
+}
+
+/// Hardware as reported.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct HardwareSummary {
+    pub pe_dim: u64,
+    /// Non-backing levels that keep something.
+    pub levels: Vec<LevelSize>,
+    /// Energy per word access of every level (pJ), at the usable size of one instance.
+    pub pj_per_access: Vec<(String, f64)>,
+}
+
+/// Accesses of one level for one layer, per tensor (W, I, O), summed over instances.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LevelAccesses {
+    pub level: String,
+    pub reads: [f64; 3],
+    pub fills: [f64; 3],
+    pub updates: [f64; 3],
+    pub total: f64,
+    /// Cycles this level alone needs (absent when its bandwidth is unlimited).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cycles: Option<f64>,
+    pub energy_uj: f64,
+}
+
+/// One mapped layer.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct LayerReport {
+    pub network: String,
+    pub layer: String,
+    pub count: u64,
+    pub mapping: String,
+    pub latency_cycles: f64,
+    pub energy_uj: f64,
+    /// cycles x uJ, one instance of the layer.
+    pub edp: f64,
+    /// What this mapping alone needs.
+    pub min_hardware: HardwareSummary,
+    pub accesses: Vec<LevelAccesses>,
+}
+
+/// Count-weighted totals of one network over its mapped layers.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct NetworkTotals {
+    pub network: String,
+    pub mapped_layers: usize,
+    pub unmapped_layers: usize,
+    pub latency_cycles: f64,
+    pub energy_uj: f64,
+    pub edp: f64,
+}
+
+/// The whole evaluation.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct EvalReport {
+    pub arch: String,
+    /// The hardware every layer is evaluated on.
+    pub hardware: HardwareSummary,
+    pub layers: Vec<LayerReport>,
+    pub networks: Vec<NetworkTotals>,
+}
+
+fn summary(arch: &Arch, hw: &Hardware) -> HardwareSummary {
+    let levels = arch
+        .levels
+        .iter()
+        .enumerate()
+        .filter(|(_, l)| !l.is_backing && !l.keeps.is_empty())
+        .map(|(i, l)| {
+            let usable = hw.usable_bytes.get(i).copied().unwrap_or(0.0) / 1024.0;
+            LevelSize {
+                level: l.name.clone(),
+                instances: l.instance_count(hw.pe_dim),
+                usable_kib: usable,
+                physical_kib: hw.physical_bytes(arch, i) / 1024.0,
+            }
+        })
+        .collect();
+    let pj = arch
+        .levels
+        .iter()
+        .map(|l| l.name.clone())
+        .zip(energies_pj(arch, hw))
+        .collect();
+    HardwareSummary {
+        pe_dim: hw.pe_dim.round() as u64,
+        levels,
+        pj_per_access: pj,
+    }
+}
+
+fn layer_hw(arch: &Arch, m: &MinHardware) -> Hardware {
+    let pe = m.pe_dim as f64;
+    Hardware {
+        pe_dim: pe,
+        usable_bytes: m
+            .inst_bytes
+            .iter()
+            .zip(&arch.levels)
+            .map(|(b, l)| b.unwrap_or(0.0) * l.instance_count(pe))
+            .collect(),
+    }
+}
+
+/// Evaluate every mapping of `program`; `Err` lists every mapping that cannot be evaluated.
+pub fn evaluate_program(program: &Program) -> Result<EvalReport, Vec<String>> {
+    let arch = &program.arch;
+    let mut errors = Vec::new();
+    let mut items = Vec::new();
+    for lm in &program.mappings {
+        let Some(layer) = program.layer(&lm.network, &lm.layer) else {
+            errors.push(format!("{}.{}: no such layer", lm.network, lm.layer));
+            continue;
+        };
+        match check_mapping(arch, layer, &lm.mapping)
+            .and_then(|_| min_hardware(arch, layer, &lm.mapping))
+        {
+            Ok(mh) => items.push((lm, layer, mh)),
+            Err(e) => errors.push(format!("{}.{}: {e}", lm.network, lm.layer)),
+        }
+    }
+    if !errors.is_empty() {
+        return Err(errors);
+    }
+    let mins: Vec<MinHardware> = items.iter().map(|(_, _, m)| m.clone()).collect();
+    let hw = crate::search::design::round_hardware(arch, &network_hardware(arch, &mins));
+    let opts = EvalOptions::analytical(arch);
+    let mut layers = Vec::new();
+    for (lm, layer, mh) in &items {
+        let ev: LayerEval = evaluate_layer(arch, layer, &lm.mapping, &hw, &opts)
+            .map_err(|e| vec![format!("{}.{}: {e}", lm.network, lm.layer)])?;
+        let own = crate::search::design::round_hardware(arch, &layer_hw(arch, mh));
+        layers.push(LayerReport {
+            network: lm.network.clone(),
+            layer: lm.layer.clone(),
+            count: layer.count,
+            mapping: lm.mapping.to_string(),
+            latency_cycles: ev.cycles,
+            energy_uj: ev.energy_uj,
+            edp: ev.edp,
+            min_hardware: summary(arch, &own),
+            accesses: ev
+                .levels
+                .iter()
+                .map(|l| LevelAccesses {
+                    level: l.name.clone(),
+                    reads: l.reads,
+                    fills: l.fills,
+                    updates: l.updates,
+                    total: l.total,
+                    cycles: l.cycles,
+                    energy_uj: l.energy_uj,
+                })
+                .collect(),
+        });
+    }
+    let networks = program
+        .networks
+        .iter()
+        .map(|n| {
+            let mine: Vec<&LayerReport> = layers.iter().filter(|l| l.network == n.name).collect();
+            let lat: f64 = mine.iter().map(|l| l.count as f64 * l.latency_cycles).sum();
+            let en: f64 = mine.iter().map(|l| l.count as f64 * l.energy_uj).sum();
+            let mapped = n
+                .layers
+                .iter()
+                .filter(|l| mine.iter().any(|m| m.layer == l.name))
+                .count();
+            NetworkTotals {
+                network: n.name.clone(),
+                mapped_layers: mapped,
+                unmapped_layers: n.layers.len() - mapped,
+                latency_cycles: lat,
+                energy_uj: en,
+                edp: lat * en,
+            }
+        })
+        .collect();
+    Ok(EvalReport {
+        arch: arch.name.clone(),
+        hardware: summary(arch, &hw),
+        layers,
+        networks,
+    })
+}
+
+fn g(x: f64) -> String {
+    if x == 0.0 {
+        "0".into()
+    } else if x.abs() >= 1e6 || x.abs() < 1e-2 {
+        format!("{x:.4e}")
+    } else if x == x.round() {
+        format!("{x:.0}")
+    } else {
+        format!("{x:.3}")
+    }
+}
+
+/// A readable text rendering of the report.
+pub fn render_text(r: &EvalReport) -> String {
+    let mut s = String::new();
+    let _ = writeln!(
+        s,
+        "architecture {}: {}x{} PEs (sizes rounded up; physical = 2 x usable when double-buffered)",
+        r.arch, r.hardware.pe_dim, r.hardware.pe_dim
+    );
+    let _ = writeln!(
+        s,
+        "  {:<14} {:>9} {:>12} {:>13}",
+        "level", "instances", "usable KiB", "physical KiB"
+    );
+    for l in &r.hardware.levels {
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>9} {:>12.3} {:>13.3}",
+            l.level, l.instances, l.usable_kib, l.physical_kib
+        );
+    }
+    let pj: Vec<String> = r
+        .hardware
+        .pj_per_access
+        .iter()
+        .map(|(n, v)| format!("{n} {v:.4}"))
+        .collect();
+    let _ = writeln!(s, "  pJ per access: {}", pj.join(", "));
+    for l in &r.layers {
+        let _ = writeln!(
+            s,
+            "\n{}.{} (x{})  {}",
+            l.network, l.layer, l.count, l.mapping
+        );
+        let _ = writeln!(
+            s,
+            "  latency {} cycles, energy {} uJ, EDP {}",
+            g(l.latency_cycles),
+            g(l.energy_uj),
+            g(l.edp)
+        );
+        let need: Vec<String> = l
+            .min_hardware
+            .levels
+            .iter()
+            .map(|v| {
+                format!(
+                    "{} {:.3} KiB usable ({:.3} physical)",
+                    v.level, v.usable_kib, v.physical_kib
+                )
+            })
+            .collect();
+        let _ = writeln!(
+            s,
+            "  alone it needs {}x{} PEs, {}",
+            l.min_hardware.pe_dim,
+            l.min_hardware.pe_dim,
+            need.join(", ")
+        );
+        let _ = writeln!(
+            s,
+            "  {:<14} {:>32} {:>32} {:>11} {:>11} {:>11}",
+            "level", "reads W/I/O", "fills W/I/O", "updates O", "cycles", "uJ"
+        );
+        for a in &l.accesses {
+            let trip = |v: [f64; 3]| format!("{}/{}/{}", g(v[0]), g(v[1]), g(v[2]));
+            let _ = writeln!(
+                s,
+                "  {:<14} {:>32} {:>32} {:>11} {:>11} {:>11}",
+                a.level,
+                trip(a.reads),
+                trip(a.fills),
+                g(a.updates[Tensor::O.index()]),
+                a.cycles.map_or("-".into(), g),
+                g(a.energy_uj)
+            );
+        }
+    }
+    for n in &r.networks {
+        let _ = writeln!(
+            s,
+            "\nnetwork {}: latency {} cycles, energy {} uJ, EDP {} ({} of {} layers mapped, count-weighted)",
+            n.network,
+            g(n.latency_cycles),
+            g(n.energy_uj),
+            g(n.edp),
+            n.mapped_layers,
+            n.mapped_layers + n.unmapped_layers
+        );
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{gemmini_arch, parse_compact, Layer, LayerMapping, Network, SearchSpec};
+
+    fn program() -> Program {
+        let mut l1 = Layer::conv("conv1", [7, 7, 112, 112, 3, 64, 1], 2, 2);
+        l1.count = 2;
+        let l2 = Layer::matmul("fc", 128, 768, 768);
+        Program {
+            arch: gemmini_arch(),
+            networks: vec![Network {
+                name: "tiny".into(),
+                layers: vec![l1, l2],
+            }],
+            mappings: vec![
+                LayerMapping {
+                    network: "tiny".into(),
+                    layer: "conv1".into(),
+                    mapping: parse_compact(
+                        "L3[WIO] K8 Q28 - L2[WI] N1 K4X - L1[O] K2 S7 R7 Q4 P7 C3X - L0[W] P16",
+                    )
+                    .unwrap(),
+                },
+                LayerMapping {
+                    network: "tiny".into(),
+                    layer: "fc".into(),
+                    mapping: parse_compact(
+                        "L3[WIO] C48 K12 P8 - L2[WI] N1 K16X - L1[O] K4 C16X - L0[W] P16",
+                    )
+                    .unwrap(),
+                },
+            ],
+            search: SearchSpec::default(),
+        }
+    }
+
+    #[test]
+    fn totals_are_count_weighted_and_hardware_covers_every_layer() {
+        let r = evaluate_program(&program()).unwrap();
+        assert_eq!(r.layers.len(), 2);
+        let n = &r.networks[0];
+        let want = 2.0 * r.layers[0].latency_cycles + r.layers[1].latency_cycles;
+        assert!((n.latency_cycles - want).abs() < 1e-9 * want);
+        assert_eq!(n.edp, n.latency_cycles * n.energy_uj);
+        assert_eq!(r.hardware.pe_dim, 16);
+        for l in &r.layers {
+            for (need, have) in l.min_hardware.levels.iter().zip(&r.hardware.levels) {
+                assert!(
+                    need.usable_kib <= have.usable_kib + 1e-9,
+                    "{need:?} {have:?}"
+                );
+                assert_eq!(
+                    need.physical_kib,
+                    2.0 * need.usable_kib * if need.level == "Registers" { 0.5 } else { 1.0 }
+                );
+            }
+        }
+        let text = render_text(&r);
+        assert!(text.contains("network tiny"));
+        assert!(serde_json::to_string(&r)
+            .unwrap()
+            .contains("\"latency_cycles\""));
+    }
+
+    #[test]
+    fn bad_mappings_are_reported_not_panicking() {
+        let mut p = program();
+        p.mappings[1].mapping =
+            parse_compact("L3[WIO] C48 - L2[WI] N1 K16X - L1[O] K4 C16X - L0[W] P16").unwrap();
+        p.mappings.push(LayerMapping {
+            network: "tiny".into(),
+            layer: "nope".into(),
+            mapping: p.mappings[0].mapping.clone(),
+        });
+        let e = evaluate_program(&p).unwrap_err();
+        assert_eq!(e.len(), 2, "{e:?}");
+        assert!(e[0].contains("tiny.fc"));
+        assert!(e[1].contains("no such layer"));
+    }
+}

@@ -1,0 +1,128 @@
+//! `dosa validate` and `dosa eval` end to end.
+
+use std::process::Command;
+
+fn dosa(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dosa"))
+        .args(args)
+        .output()
+        .expect("runs")
+}
+
+fn tmp(name: &str) -> std::path::PathBuf {
+    let d = std::env::temp_dir().join(format!("dosa_cli_model_{}_{name}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// The reference CSV's header and its first `n` data lines.
+fn sample(n: usize) -> Option<String> {
+    let shared = dosa::util::shared_dir()?;
+    let text =
+        std::fs::read_to_string(shared.join("data/timeloop/gemmini_timeloop_sample.csv")).ok()?;
+    Some(text.lines().take(n + 1).collect::<Vec<_>>().join("\n") + "\n")
+}
+
+#[test]
+fn validate_json_has_the_documented_shape_and_counts_bad_rows() {
+    let Some(mut csv) = sample(40) else { return };
+    // A row whose mapping does not multiply to the layer, and one with a broken mapping.
+    let last = csv.lines().nth(1).unwrap().to_string();
+    csv.push_str(&last.replacen("K8 S7", "K4 S7", 1));
+    csv.push('\n');
+    csv.push_str(&last.replacen("L3[WIO]", "L3[WIZ]", 1));
+    csv.push('\n');
+    let dir = tmp("validate");
+    let path = dir.join("rows.csv");
+    std::fs::write(&path, csv).unwrap();
+    let plots = dir.join("plots");
+    let out = dosa(&[
+        "validate",
+        "--timeloop",
+        path.to_str().unwrap(),
+        "--json",
+        "--plot",
+        plots.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let keys: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(keys, ["edp", "energy", "latency", "rows", "skipped"]);
+    assert_eq!(v["rows"], 40);
+    assert_eq!(v["skipped"], 2);
+    for m in ["latency", "energy", "edp"] {
+        let o = v[m].as_object().unwrap();
+        let mut k: Vec<&String> = o.keys().collect();
+        k.sort();
+        assert_eq!(k, ["mape", "median_ape", "p90_ape", "spearman"]);
+        assert!(o["mape"].as_f64().unwrap() < 0.01);
+        assert!(o["spearman"].as_f64().unwrap() > 0.999);
+    }
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("2 row(s) skipped") && err.contains("dim K"),
+        "{err}"
+    );
+    for m in ["latency", "energy", "edp"] {
+        let png = std::fs::read(plots.join(format!("validate_{m}.png"))).unwrap();
+        assert!(png.starts_with(b"\x89PNG"));
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn validate_rejects_a_file_without_the_columns_and_writes_nothing() {
+    let dir = tmp("badcols");
+    let path = dir.join("bad.csv");
+    std::fs::write(&path, "a,b\n1,2\n").unwrap();
+    let plots = dir.join("plots");
+    let out = dosa(&[
+        "validate",
+        "--timeloop",
+        path.to_str().unwrap(),
+        "--plot",
+        plots.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("missing column"));
+    assert!(!plots.exists());
+    let out = dosa(&[
+        "validate",
+        "--timeloop",
+        dir.join("none.csv").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    std::fs::remove_dir_all(&dir).unwrap();
+}
+
+#[test]
+fn eval_reports_count_weighted_totals() {
+    let tut = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/tutorial.dosa");
+    let out = dosa(&["eval", tut, "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let net = &v["networks"][0];
+    let (lat, en, edp) = (
+        net["latency_cycles"].as_f64().unwrap(),
+        net["energy_uj"].as_f64().unwrap(),
+        net["edp"].as_f64().unwrap(),
+    );
+    assert!((edp - lat * en).abs() <= 1e-9 * edp);
+    let layers = v["layers"].as_array().unwrap();
+    let sum: f64 = layers
+        .iter()
+        .map(|l| l["count"].as_f64().unwrap() * l["latency_cycles"].as_f64().unwrap())
+        .sum();
+    assert!((sum - lat).abs() <= 1e-9 * lat);
+    let text = dosa(&["eval", tut]);
+    assert!(String::from_utf8_lossy(&text.stdout).contains("network tiny"));
+}
