@@ -62,7 +62,11 @@ pub enum Rounding {
 
 /// The largest divisor of `n` no larger than `min(target, cap)` (at least 1).
 pub fn divisor_below(n: u64, target: f64, cap: u64) -> u64 {
-    let t = if target.is_finite() { target * (1.0 + 1e-9) } else { 1.0 };
+    let t = if target.is_finite() {
+        target * (1.0 + 1e-9)
+    } else {
+        1.0
+    };
     divisors(n)
         .into_iter()
         .filter(|&d| d <= cap.max(1) && d as f64 <= t)

@@ -14,14 +14,25 @@ pub trait Exact: Sync {
     fn cost(&self, layer: &Layer, m: &Mapping, hw: &Hardware) -> (f64, f64);
 }
 
-/// Elementwise maximum of per-layer hardware.
-pub fn max_hardware(hws: impl IntoIterator<Item = Hardware>) -> Option<Hardware> {
-    hws.into_iter().reduce(|mut a, b| {
-        a.pe_dim = a.pe_dim.max(b.pe_dim);
-        for (x, y) in a.usable_bytes.iter_mut().zip(&b.usable_bytes) {
-            *x = x.max(*y);
-        }
-        a
+/// The hardware a set of mappings needs together: the largest PE array, and per level the largest
+/// per-instance need times the instance count of that array (a per-column buffer sized for a
+/// small array would be too small on the larger one).
+pub fn max_hardware(arch: &Arch, hws: impl IntoIterator<Item = Hardware>) -> Option<Hardware> {
+    let hws: Vec<Hardware> = hws.into_iter().collect();
+    let pe = hws.iter().map(|h| h.pe_dim).reduce(f64::max)?;
+    let usable_bytes = (0..arch.levels.len())
+        .map(|i| {
+            let lv = &arch.levels[i];
+            let inst = hws
+                .iter()
+                .map(|h| h.usable_bytes[i] / lv.instance_count(h.pe_dim).max(1.0))
+                .fold(0.0, f64::max);
+            inst * lv.instance_count(pe)
+        })
+        .collect();
+    Some(Hardware {
+        pe_dim: pe,
+        usable_bytes,
     })
 }
 
@@ -131,6 +142,7 @@ pub fn score_on(
 /// Score mappings on the smallest buildable hardware that runs them all.
 pub fn score(model: &dyn Exact, layers: &[Layer], mappings: Vec<Mapping>) -> Scored {
     let hw = max_hardware(
+        model.arch(),
         layers
             .iter()
             .zip(&mappings)
