@@ -17,7 +17,7 @@ use super::design::{score, within_bounds, Exact, Scored};
 use crate::ir::{Arch, Dim, HwBounds, Layer, Mapping, Objective, SearchSpec};
 use crate::passes::legal::free_slots;
 use crate::passes::random::{random_mapping, shrink_until};
-use crate::passes::round::{round, Relaxed};
+use crate::passes::round::{round_with, Relaxed, Rounding};
 use crate::util::Rng;
 use rayon::prelude::*;
 
@@ -90,7 +90,8 @@ pub fn unrelax(arch: &Arch, x: &[f64]) -> Relaxed {
     r
 }
 
-/// Pick, per layer, the cheapest DRAM order for the network objective with the others fixed.
+/// Pick, per layer and level (the backing level first, then the inner ones), the cheapest loop
+/// order among the candidates for the network objective, the others fixed.
 pub fn choose_orders(
     model: &dyn Exact,
     layers: &[Layer],
@@ -103,32 +104,42 @@ pub fn choose_orders(
     let base = score(model, layers, mappings.to_vec());
     let hw = base.hardware.clone();
     let (mut lat, mut en) = (base.latency, base.energy);
+    // Levels whose order can matter: the backing level first, then inner ones with a choice.
+    let mut levels = vec![back];
+    levels.extend(
+        (0..back)
+            .rev()
+            .filter(|&l| arch.levels[l].temporal.as_ref().is_none_or(|t| t.len() > 1)),
+    );
     for (li, layer) in layers.iter().enumerate() {
-        let (c0, e0) = base.costs[li];
+        let (mut c0, mut e0) = base.costs[li];
         let w = layer.count as f64;
-        let mut best = (f64::INFINITY, None);
-        let mut cands = order_candidates();
-        cands.push(mappings[li].levels[back].order.clone());
-        for order in cands {
-            let mut m = mappings[li].clone();
-            m.levels[back].order = order;
-            m.levels[back].normalize_order();
-            let (c, e) = model.cost(layer, &m, &hw);
-            evals += 1;
-            let (l2, e2) = (lat - w * c0 + w * c, en - w * e0 + w * e);
-            let v = match objective {
-                Objective::Edp => l2 * e2,
-                Objective::Energy => e2,
-                Objective::Latency => l2,
-            };
-            if v < best.0 {
-                best = (v, Some((m, c, e)));
+        for &lv in &levels {
+            let mut best = (f64::INFINITY, None);
+            let mut cands = order_candidates();
+            cands.push(mappings[li].levels[lv].order.clone());
+            for order in cands {
+                let mut m = mappings[li].clone();
+                m.levels[lv].order = order;
+                m.levels[lv].normalize_order();
+                let (c, e) = model.cost(layer, &m, &hw);
+                evals += 1;
+                let (l2, e2) = (lat - w * c0 + w * c, en - w * e0 + w * e);
+                let v = match objective {
+                    Objective::Edp => l2 * e2,
+                    Objective::Energy => e2,
+                    Objective::Latency => l2,
+                };
+                if v < best.0 {
+                    best = (v, Some((m, c, e)));
+                }
             }
-        }
-        if let (_, Some((m, c, e))) = best {
-            lat += w * (c - c0);
-            en += w * (e - e0);
-            mappings[li] = m;
+            if let (_, Some((m, c, e))) = best {
+                lat += w * (c - c0);
+                en += w * (e - e0);
+                (c0, e0) = (c, e);
+                mappings[li] = m;
+            }
         }
     }
     evals
@@ -160,6 +171,32 @@ pub fn init(model: &dyn Exact, layers: &[Layer], bounds: &HwBounds, rng: &mut Rn
         .collect()
 }
 
+/// Start from Gemmini's own tiler (on the architecture's configuration): each layer's default tile,
+/// snapped down to divisors of the layer, then repaired to the bounds. `None` when the
+/// architecture is not Gemmini-shaped.
+pub fn init_gemmini(
+    model: &dyn Exact,
+    layers: &[Layer],
+    bounds: &HwBounds,
+    pe_cap: u64,
+) -> Option<Vec<Mapping>> {
+    use crate::emit::gemmini_tiler::{auto_tile, gemmini_params, tiles_to_mapping};
+    let arch = model.arch();
+    let params = gemmini_params(arch);
+    layers
+        .iter()
+        .map(|l| {
+            let tiles = auto_tile(l, &params);
+            let padded = tiles_to_mapping(l, &tiles, arch).ok()?;
+            let r = Relaxed::from_mapping(&padded);
+            let orders: Vec<Vec<Dim>> = padded.levels.iter().map(|lm| lm.order.clone()).collect();
+            let mut m = round_with(arch, l, &r, &orders, pe_cap, Rounding::Down);
+            repair_greedy(model, l, &mut m, bounds);
+            Some(m)
+        })
+        .collect()
+}
+
 /// One start's result: the best rounded design and its curve (evaluations counted from 0).
 pub struct StartResult {
     pub best: Scored,
@@ -167,30 +204,110 @@ pub struct StartResult {
     pub curve: Vec<(u64, f64)>,
 }
 
-/// Round every layer of `x`, keeping the loop orders of `prev`, and repair to the bounds.
-#[allow(clippy::too_many_arguments)]
+/// How far rounded hardware is beyond the bounds: the sum of log excesses (0 when within).
+fn violation(arch: &Arch, hw: &crate::ir::Hardware, b: &HwBounds) -> f64 {
+    let (sp, acc) = super::design::named_levels(arch);
+    let kib = |i: Option<usize>| i.map_or(0.0, |i| hw.physical_bytes(arch, i) / 1024.0);
+    let over = |v: f64, bound: Option<f64>| bound.map_or(0.0, |m| (v / m).ln().max(0.0));
+    over(hw.pe_dim, b.pe_max.map(|m| m as f64))
+        + over(kib(sp), b.sp_max_kib)
+        + over(kib(acc), b.acc_max_kib)
+}
+
+/// Deterministic repair: while the mapping breaks a bound, take the single move (one prime factor
+/// of one inner factor to the backing level) that reduces the violation most.
+pub fn repair_greedy(model: &dyn Exact, layer: &Layer, m: &mut Mapping, bounds: &HwBounds) {
+    let arch = model.arch();
+    let back = backing(arch);
+    let need = |m: &Mapping| {
+        let hw = super::design::round_hardware(arch, &model.min_hardware(layer, m));
+        violation(arch, &hw, bounds)
+    };
+    let mut v = need(m);
+    while v > 0.0 {
+        let mut best: Option<(f64, Mapping)> = None;
+        for li in 0..back {
+            for d in 0..7 {
+                for spatial in [false, true] {
+                    let f = if spatial {
+                        m.levels[li].spatial[d]
+                    } else {
+                        m.levels[li].temporal[d]
+                    };
+                    if f <= 1 {
+                        continue;
+                    }
+                    let p = crate::passes::round::divisors(f)[1];
+                    let mut m2 = m.clone();
+                    if spatial {
+                        m2.levels[li].spatial[d] /= p;
+                    } else {
+                        m2.levels[li].temporal[d] /= p;
+                    }
+                    m2.levels[back].temporal[d] *= p;
+                    m2.levels[back].normalize_order();
+                    let v2 = need(&m2);
+                    if best.as_ref().is_none_or(|b| v2 < b.0) {
+                        best = Some((v2, m2));
+                    }
+                }
+            }
+        }
+        match best {
+            Some((v2, m2)) => {
+                *m = m2;
+                v = v2;
+            }
+            None => return,
+        }
+    }
+}
+
+/// A layer's own objective on the smallest hardware it needs: how rounding candidates compare.
+fn own_cost(model: &dyn Exact, layer: &Layer, m: &Mapping, objective: Objective) -> f64 {
+    let hw = super::design::round_hardware(model.arch(), &model.min_hardware(layer, m));
+    let (c, e) = model.cost(layer, m, &hw);
+    match objective {
+        Objective::Edp => c * e,
+        Objective::Energy => e,
+        Objective::Latency => c,
+    }
+}
+
+/// Round every layer of `x`, keeping the loop orders of `prev`: the nearest and the round-down
+/// candidates, each repaired to the bounds, the cheaper kept. Returns the mappings and the
+/// number of exact evaluations spent.
 fn round_all(
     model: &dyn Exact,
     layers: &[Layer],
     x: &[f64],
     nv: usize,
     prev: &[Mapping],
-    bounds: &HwBounds,
+    spec: &SearchSpec,
     pe_cap: u64,
-    rng: &mut Rng,
-) -> Vec<Mapping> {
+) -> (Vec<Mapping>, u64) {
     let arch = model.arch();
-    layers
+    let mut evals = 0;
+    let ms = layers
         .iter()
         .enumerate()
         .map(|(li, l)| {
             let r = unrelax(arch, &x[li * nv..(li + 1) * nv]);
             let orders: Vec<Vec<Dim>> = prev[li].levels.iter().map(|lm| lm.order.clone()).collect();
-            let mut m = round(arch, l, &r, &orders, pe_cap);
-            repair(model, l, &mut m, bounds, rng);
-            m
+            let mut best: Option<(f64, Mapping)> = None;
+            for mode in [Rounding::Nearest, Rounding::Down] {
+                let mut m = round_with(arch, l, &r, &orders, pe_cap, mode);
+                repair_greedy(model, l, &mut m, &spec.bounds);
+                let v = own_cost(model, l, &m, spec.objective);
+                evals += 1;
+                if best.as_ref().is_none_or(|b| v < b.0) {
+                    best = Some((v, m));
+                }
+            }
+            best.expect("two candidates").1
         })
-        .collect()
+        .collect();
+    (ms, evals)
 }
 
 /// Run one start.
@@ -208,7 +325,14 @@ pub fn run_start(
         .bounds
         .pe_max
         .unwrap_or(super::baseline::PE_RANGE.1 as u64);
-    let mut mappings = init(model, layers, &spec.bounds, &mut rng);
+    // Start 0 begins from Gemmini's own tiles where that applies; the others from random ones.
+    let gemmini = (start == 0)
+        .then(|| init_gemmini(model, layers, &spec.bounds, pe_cap))
+        .flatten();
+    let mut mappings = match gemmini {
+        Some(m) => m,
+        None => init(model, layers, &spec.bounds, &mut rng),
+    };
     let mut evals = choose_orders(model, layers, &mut mappings, spec.objective);
     let first = score(model, layers, mappings.clone());
     evals += 1;
@@ -233,16 +357,9 @@ pub fn run_start(
             x[i] -= spec.lr * (m1[i] / c1) / ((m2[i] / c2).sqrt() + eps);
         }
         if step % round_every == 0 || step == spec.steps {
-            mappings = round_all(
-                model,
-                layers,
-                &x,
-                nv,
-                &mappings,
-                &spec.bounds,
-                pe_cap,
-                &mut rng,
-            );
+            let (rounded, n) = round_all(model, layers, &x, nv, &mappings, spec, pe_cap);
+            mappings = rounded;
+            evals += n;
             evals += choose_orders(model, layers, &mut mappings, spec.objective);
             let s = score(model, layers, mappings.clone());
             evals += 1;
