@@ -4,6 +4,9 @@
 
 use clap::{Parser, Subcommand};
 
+pub mod fit;
+pub mod predict;
+
 /// Top-level parser; `dosa --help` lists the commands.
 #[derive(Parser, Debug)]
 #[command(
@@ -18,7 +21,12 @@ pub struct Cli {
 
 /// Every command that works today.
 #[derive(Subcommand, Debug)]
-pub enum Command {}
+pub enum Command {
+    /// Train the learned RTL-latency predictors on measured cycles.
+    Fit(fit::FitArgs),
+    /// Score every latency predictor against measured RTL cycles.
+    Predict(predict::PredictArgs),
+}
 
 /// Failure of a command: `Input` errors were already reported as diagnostics (exit 1),
 /// `Usage` errors are bad flags or paths (exit 2).
@@ -57,5 +65,8 @@ pub fn main() -> i32 {
 
 /// Dispatch one command.
 pub fn run(command: Command) -> Result<i32, CliError> {
-    match command {}
+    match command {
+        Command::Fit(a) => fit::run(a),
+        Command::Predict(a) => predict::run(a),
+    }
 }

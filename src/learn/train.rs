@@ -1,0 +1,345 @@
+//! Fitting a latency model to measured RTL cycles, and the honest held-out evaluation.
+//!
+//! Two held-out splits are reported, because new RTL points may be new mappings of known layers
+//! (`row`: random rows held out) or whole new layers (`layer`: every row of the held-out layers
+//! held out). The `layer` split is the headline figure. Each ensemble member early-stops on its
+//! own random slice of the training layers, so together the members see all training rows.
+
+use super::analytical::Roofline;
+use super::data::Sample;
+use super::features::Set;
+use super::mlp::{self, TrainConfig};
+use super::predictor::{
+    feature_matrix, AccuracyJson, LatencyModel, Learned, LearnedFile, ModelFile, SplitReport,
+    TrainingInfo, FORMAT, VERSION,
+};
+use super::stats::Accuracy;
+use crate::ir::Predictor;
+use crate::util::Rng;
+use ndarray::{Array1, Array2, Axis};
+use rayon::prelude::*;
+
+/// How rows are held out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Whole layers (every mapping of a held-out layer): the honest test for new layers.
+    Layer,
+    /// Random rows: the test for new mappings of known layers.
+    Row,
+}
+
+impl Split {
+    /// Name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Layer => "layer",
+            Split::Row => "row",
+        }
+    }
+}
+
+/// Everything `dosa fit` can set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitOptions {
+    /// Learned predictors to fit (`dnn`, `both`); the first is the file's default.
+    pub predictors: Vec<Predictor>,
+    pub seed: u64,
+    pub config: TrainConfig,
+    /// Networks averaged in the shipped model.
+    pub ensemble: usize,
+    /// Share held out for the reported test figures.
+    pub test_fraction: f64,
+    /// Share of the training layers each member early-stops on.
+    pub stop_fraction: f64,
+    /// Run the held-out evaluations (`layer` and `row`) before the final fit.
+    pub evaluate: bool,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            predictors: vec![Predictor::Both, Predictor::Dnn],
+            seed: 0,
+            config: TrainConfig::default(),
+            ensemble: 4,
+            test_fraction: 0.2,
+            stop_fraction: 0.15,
+            evaluate: true,
+        }
+    }
+}
+
+/// Features of all samples for one feature set, with targets in log space.
+struct Prepared {
+    x: Array2<f64>,
+    /// `ln cycles` for `dnn`, `ln cycles - ln analytical` for `both`.
+    y: Array1<f64>,
+    analytical: Vec<f64>,
+    set: Set,
+}
+
+fn prepare(
+    samples: &[Sample],
+    predictor: Predictor,
+    roof: Option<&dyn Roofline>,
+) -> Result<Prepared, String> {
+    let set = if predictor == Predictor::Both {
+        Set::WithRoofline
+    } else {
+        Set::MappingOnly
+    };
+    let pts: Vec<_> = samples.iter().map(|s| (&s.layer, &s.mapping)).collect();
+    let (x, analytical) = feature_matrix(set, &pts, roof)?;
+    let mut y = Array1::zeros(samples.len());
+    for (i, s) in samples.iter().enumerate() {
+        let c = s
+            .cycles
+            .ok_or("every training row needs `target.gemmini_cycle`")?;
+        y[i] = c.ln()
+            - if set == Set::WithRoofline {
+                analytical[i].max(1.0).ln()
+            } else {
+                0.0
+            };
+    }
+    Ok(Prepared {
+        x,
+        y,
+        analytical,
+        set,
+    })
+}
+
+/// Pick a held-out share of `idx`, by whole groups or by rows. Returns (kept, held out), both
+/// sorted.
+fn holdout(
+    samples: &[Sample],
+    idx: &[usize],
+    split: Split,
+    frac: f64,
+    rng: &mut Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let keys: Vec<usize> = match split {
+        Split::Layer => idx.iter().map(|&i| samples[i].group).collect(),
+        Split::Row => idx.to_vec(),
+    };
+    let mut uniq = keys.clone();
+    uniq.sort_unstable();
+    uniq.dedup();
+    for i in (1..uniq.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        uniq.swap(i, j);
+    }
+    let n_out =
+        ((uniq.len() as f64 * frac).round() as usize).clamp(1, uniq.len().saturating_sub(1).max(1));
+    let mut out_keys = uniq[..n_out].to_vec();
+    out_keys.sort_unstable();
+    let (mut keep, mut out) = (Vec::new(), Vec::new());
+    for (k, &i) in keys.iter().zip(idx) {
+        if out_keys.binary_search(k).is_ok() {
+            out.push(i);
+        } else {
+            keep.push(i);
+        }
+    }
+    (keep, out)
+}
+
+/// Train an ensemble on rows `idx`; each member early-stops on its own held-out slice.
+fn train_ensemble(
+    samples: &[Sample],
+    prep: &Prepared,
+    idx: &[usize],
+    split: Split,
+    opts: &FitOptions,
+    rng: &mut Rng,
+    tick: &(dyn Fn() + Sync),
+) -> Result<LearnedFile, String> {
+    let x = prep.x.select(Axis(0), idx);
+    let y = prep.y.select(Axis(0), idx);
+    let n = x.nrows() as f64;
+    let mean = x.mean_axis(Axis(0)).ok_or("no training rows")?;
+    let std = x.var_axis(Axis(0), 0.0).mapv(f64::sqrt);
+    let scale = std.mapv(|s| if s > 1e-9 { 1.0 / s } else { 0.0 });
+    let ym = y.sum() / n;
+    let ys = (y.mapv(|v| (v - ym) * (v - ym)).sum() / n).sqrt().max(1e-6);
+    let z = (&x - &mean) * &scale;
+    let yz = (&y - ym) / ys;
+    let seeds: Vec<Rng> = (0..opts.ensemble.max(1))
+        .map(|m| rng.fork(m as u64))
+        .collect();
+    let local: Vec<usize> = (0..idx.len()).collect();
+    let local_samples: Vec<Sample> = idx.iter().map(|&i| samples[i].clone()).collect();
+    let members: Vec<mlp::TrainOutcome> = seeds
+        .into_par_iter()
+        .map(|mut r| {
+            let (fit_rows, stop_rows) =
+                holdout(&local_samples, &local, split, opts.stop_fraction, &mut r);
+            let xf = z.select(Axis(0), &fit_rows);
+            let yf = yz.select(Axis(0), &fit_rows);
+            let xs = z.select(Axis(0), &stop_rows);
+            let ys_ = yz.select(Axis(0), &stop_rows);
+            mlp::train(
+                xf.view(),
+                &yf,
+                Some((xs.view(), &ys_)),
+                &opts.config,
+                &mut r,
+                tick,
+            )
+        })
+        .collect();
+    Ok(LearnedFile {
+        predictor: if prep.set == Set::WithRoofline {
+            Predictor::Both
+        } else {
+            Predictor::Dnn
+        },
+        activation: opts.config.act,
+        features: super::features::names(prep.set),
+        feature_mean: mean.to_vec(),
+        feature_scale: scale.to_vec(),
+        target_mean: ym,
+        target_std: ys,
+        member_epochs: members.iter().map(|m| m.best_epoch).collect(),
+        members: members.iter().map(|m| m.net.to_json()).collect(),
+    })
+}
+
+/// Held-out figures for one split: train each learned predictor on the rest, test on the
+/// held-out rows; the analytical figure is on the same rows.
+pub fn evaluate_split(
+    samples: &[Sample],
+    roof: Option<&dyn Roofline>,
+    split: Split,
+    opts: &FitOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<SplitReport, String> {
+    let mut rng = Rng::new(
+        opts.seed
+            ^ if split == Split::Layer {
+                0x4c41
+            } else {
+                0x524f
+            },
+    );
+    let all: Vec<usize> = (0..samples.len()).collect();
+    let (train, test) = holdout(samples, &all, split, opts.test_fraction, &mut rng);
+    let meas: Vec<f64> = test
+        .iter()
+        .map(|&i| samples[i].cycles.unwrap_or(1.0))
+        .collect();
+    let mut accuracy = Vec::new();
+    let mut epochs = Vec::new();
+    let mut predictors = vec![Predictor::Dnn];
+    if let Some(r) = roof {
+        let pred: Vec<f64> = test
+            .iter()
+            .map(|&i| r.cycles(&samples[i].layer, &samples[i].mapping))
+            .collect::<Result<_, _>>()?;
+        accuracy.push(("analytical".to_string(), Accuracy::of(&pred, &meas).into()));
+        predictors.push(Predictor::Both);
+    }
+    for p in predictors {
+        let prep = prepare(samples, p, roof)?;
+        let mut r = rng.fork(p as u64);
+        let file = train_ensemble(samples, &prep, &train, split, opts, &mut r, tick)?;
+        let ep = file.member_epochs.clone();
+        let model = Learned::from_file(file)?;
+        let x = prep.x.select(Axis(0), &test);
+        let an: Vec<f64> = test.iter().map(|&i| prep.analytical[i]).collect();
+        let pred = model.predict_rows(&x, &an);
+        accuracy.push((
+            p.name().to_string(),
+            AccuracyJson::from(Accuracy::of(&pred, &meas)),
+        ));
+        epochs.push((
+            p.name().to_string(),
+            ep.iter().sum::<usize>() as f64 / ep.len().max(1) as f64,
+        ));
+    }
+    Ok(SplitReport {
+        split: split.name().into(),
+        train_rows: train.len(),
+        test_rows: test.len(),
+        test_layers: layer_count(samples, test.iter().copied()),
+        epochs,
+        accuracy,
+    })
+}
+
+/// Upper bound on progress ticks of a [`fit`] (epochs over all runs), for a progress bar.
+pub fn planned_epochs(opts: &FitOptions, with_roofline: bool) -> u64 {
+    let learned = if with_roofline { 2 } else { 1 };
+    let runs = opts.predictors.len() + if opts.evaluate { 2 * learned } else { 0 };
+    (runs * opts.ensemble.max(1) * opts.config.max_epochs) as u64
+}
+
+/// Distinct layers among rows `idx`.
+fn layer_count(samples: &[Sample], idx: impl Iterator<Item = usize>) -> usize {
+    let mut g: Vec<usize> = idx.map(|i| samples[i].group).collect();
+    g.sort_unstable();
+    g.dedup();
+    g.len()
+}
+
+/// Fit the model file `dosa fit` ships: held-out evaluations first (if asked), then each
+/// requested predictor's ensemble on all rows.
+pub fn fit(
+    samples: &[Sample],
+    roof: Option<&dyn Roofline>,
+    opts: &FitOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<LatencyModel, String> {
+    let Some(&default) = opts.predictors.first() else {
+        return Err("no predictor to fit".into());
+    };
+    for (i, &p) in opts.predictors.iter().enumerate() {
+        if p == Predictor::Analytical {
+            return Err("`analytical` has nothing to fit; choose `dnn` or `both`".into());
+        }
+        if p == Predictor::Both && roof.is_none() {
+            return Err(
+                "the `both` predictor needs the analytical model, which is not available".into(),
+            );
+        }
+        if opts.predictors[..i].contains(&p) {
+            return Err(format!("predictor `{}` is listed twice", p.name()));
+        }
+    }
+    let mut held_out = Vec::new();
+    if opts.evaluate {
+        for split in [Split::Layer, Split::Row] {
+            held_out.push(evaluate_split(samples, roof, split, opts, tick)?);
+        }
+    }
+    let all: Vec<usize> = (0..samples.len()).collect();
+    let mut predictors = Vec::new();
+    for &p in &opts.predictors {
+        let prep = prepare(samples, p, roof)?;
+        let mut rng = Rng::new(opts.seed).fork(p as u64);
+        predictors.push(train_ensemble(
+            samples,
+            &prep,
+            &all,
+            Split::Layer,
+            opts,
+            &mut rng,
+            tick,
+        )?);
+    }
+    LatencyModel::from_file(ModelFile {
+        format: FORMAT.into(),
+        version: VERSION,
+        default,
+        training: TrainingInfo {
+            seed: opts.seed,
+            rows: samples.len(),
+            layers: layer_count(samples, 0..samples.len()),
+            ensemble: opts.ensemble,
+            config: opts.config.clone(),
+            held_out,
+        },
+        predictors,
+    })
+}
