@@ -31,11 +31,14 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 1500)]
     pub epochs: usize,
     /// Hidden layer widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "64,64")]
+    #[arg(long, value_delimiter = ',', default_value = "32,32")]
     pub hidden: Vec<usize>,
     /// Hidden nonlinearity: tanh or gelu.
     #[arg(long, default_value = "tanh", value_parser = parse_activation)]
     pub activation: Activation,
+    /// Cross-validate the held-out figures over this many folds (1: one 20% hold-out).
+    #[arg(long, default_value_t = 1)]
+    pub cv: usize,
     /// Skip the held-out evaluations (faster; the file then records none).
     #[arg(long)]
     pub no_eval: bool,
@@ -64,8 +67,13 @@ fn parse_activation(s: &str) -> Result<Activation, String> {
 /// Print held-out figures as a table (stdout).
 pub fn print_table(reports: &[SplitReport]) {
     for r in reports {
+        let how = if r.folds > 1 {
+            format!("{}-fold cross-validation", r.folds)
+        } else {
+            "one hold-out".to_string()
+        };
         println!(
-            "held out by {}: {} test rows ({} layers), trained on {} rows",
+            "held out by {} ({how}): {} test rows ({} layers), {} training rows per fit",
             r.split, r.test_rows, r.test_layers, r.train_rows
         );
         println!(
@@ -97,6 +105,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         seed: args.seed,
         ensemble: args.ensemble,
         evaluate: !args.no_eval,
+        k_folds: args.cv.max(1),
         config: crate::learn::mlp::TrainConfig {
             hidden: args.hidden.clone(),
             act: args.activation,

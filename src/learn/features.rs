@@ -159,6 +159,13 @@ fn sum<T: Num>(xs: impl IntoIterator<Item = T>) -> T {
     xs.into_iter().fold(T::cst(0.0), |a, b| a + b)
 }
 
+/// The feature the `dnn` network's output is added to (log cycles of a mapping-only roofline).
+pub const BASE_DNN: &str = "base.log_roof_proxy";
+/// The feature the `both` network's output is added to: the log analytical latency.
+pub const BASE_BOTH: &str = "roof.log_max";
+/// Sharpness of the smooth maximum in the roofline proxy.
+const ROOF_K: f64 = 4.0;
+
 /// Sharpness of the smooth maximum used for the derived PE array side.
 const SMOOTH_MAX_K: f64 = 8.0;
 
@@ -324,10 +331,15 @@ pub fn compute<T: Num>(
     }
     let dram = lse(&traffic);
     put(&|| "reuse.log_dram".into(), dram);
+    let compute = T::cst(log_macs) - s_c - s_k;
+    let dram_cycles = dram - T::cst(8f64.ln());
     put(
         &|| "reuse.log_dram_over_compute".into(),
-        dram - T::cst(8f64.ln()) - (T::cst(log_macs) - s_c - s_k),
+        dram_cycles - compute,
     );
+    // A mapping-only roofline proxy: the `dnn` predictor learns its log residual.
+    let proxy = lse(&[compute.scale(ROOF_K), dram_cycles.scale(ROOF_K)]).scale(1.0 / ROOF_K);
+    put(&|| BASE_DNN.into(), proxy);
 
     // --- loop order (constant): relative position of each non-unit loop at L1 and DRAM ---
     for l in [1, 3] {
@@ -360,9 +372,22 @@ pub fn compute<T: Num>(
                 arg = k;
             }
         }
-        put(&|| "roof.log_max".into(), r[arg]);
+        put(&|| BASE_BOTH.into(), r[arg]);
         put(&|| "roof.log_smooth_max".into(), lse(r));
     }
+}
+
+/// Position of the base feature of a set: the prediction is `exp(base + network output)`.
+pub fn base_index(set: Set) -> usize {
+    let want = if set == Set::WithRoofline {
+        BASE_BOTH
+    } else {
+        BASE_DNN
+    };
+    names(set)
+        .iter()
+        .position(|n| n == want)
+        .expect("every set has its base feature")
 }
 
 /// Names of the features of a set, in order (stored in a model file to catch version skew).

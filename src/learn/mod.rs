@@ -8,7 +8,7 @@
 //!   that also sees the roofline terms.
 //!
 //! Training ([`fit`]) is plain Rust on ndarray, deterministic for a seed. A search calls
-//! [`LatencyModel::correction_and_grad`] (or [`LatencyModel::output_and_grad`] for `dnn`) with a
+//! [`LatencyModel::correction_and_grad`] (or [`predictor::Learned::log_cycles_and_grad`] for `dnn`) with a
 //! [`LearnInput`] holding the relaxed log tile factors, and gets the gradient with respect to
 //! them, exact through the features.
 

@@ -9,6 +9,15 @@ use crate::ir::{Layer, Mapping, Predictor};
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
+/// Standardised features are clipped to this many standard deviations, so a layer far outside
+/// the training data cannot drive the networks into wild extrapolation.
+pub const Z_CLIP: f64 = 4.0;
+
+/// Standardise one raw feature (clipped to [`Z_CLIP`]).
+pub fn standardise(v: f64, mean: f64, scale: f64) -> f64 {
+    ((v - mean) * scale).clamp(-Z_CLIP, Z_CLIP)
+}
+
 /// Identifies the file kind.
 pub const FORMAT: &str = "dosa-latency-model";
 /// Bumped whenever features or the file layout change; older files are refused.
@@ -19,6 +28,9 @@ pub const VERSION: u32 = 1;
 pub struct SplitReport {
     /// `layer` (held-out layers never seen in training) or `row` (random rows).
     pub split: String,
+    /// 1 for a single hold-out; k for k-fold cross-validation (every row held out once).
+    pub folds: usize,
+    /// Training rows of one fold.
     pub train_rows: usize,
     pub test_rows: usize,
     pub test_layers: usize,
@@ -73,7 +85,7 @@ pub struct ModelFile {
 /// One learned predictor's normalisation constants and networks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LearnedFile {
-    /// `dnn` (output = log cycles) or `both` (output = log of the factor on the analytical latency).
+    /// `dnn` (cycles = roofline proxy x exp(output)) or `both` (cycles = analytical x exp(output)).
     pub predictor: Predictor,
     pub activation: Activation,
     pub features: Vec<String>,
@@ -172,7 +184,7 @@ impl LatencyModel {
     }
 
     /// For `both`: the log correction on the analytical latency at a relaxed point, and its
-    /// gradient (see [`Learned::output_and_grad`]). A search adds it to its log analytical latency.
+    /// gradient (see [`Learned::correction_and_grad`]). A search adds it to its log analytical latency.
     pub fn correction_and_grad(
         &self,
         inp: &LearnInput,
@@ -180,7 +192,7 @@ impl LatencyModel {
     ) -> Result<f64, String> {
         self.get(Predictor::Both)
             .ok_or("this model file has no `both` predictor; fit it with `--predictor both`")?
-            .output_and_grad(inp, grad_out)
+            .correction_and_grad(inp, grad_out)
     }
 }
 
@@ -254,7 +266,7 @@ impl Learned {
             .iter()
             .zip(&self.file.feature_mean)
             .zip(&self.file.feature_scale)
-            .map(|((v, m), s)| (v - m) * s)
+            .map(|((v, m), s)| standardise(*v, *m, *s))
             .collect();
         let k = self.nets.len() as f64;
         let mut gz = vec![0.0; z.len()];
@@ -263,21 +275,27 @@ impl Learned {
             y += net.output_and_input_grad(&z, &mut gz);
         }
         if let Some(g) = grad {
-            // d out / d x = tstd / k * sum d net / d z * scale
-            for ((gi, gzi), s) in g.iter_mut().zip(&gz).zip(&self.file.feature_scale) {
-                *gi = gzi * s * self.file.target_std / k;
+            // d out / d x = tstd / k * sum d net / d z * scale (zero where z was clipped)
+            for (i, (gi, gzi)) in g.iter_mut().zip(&gz).enumerate() {
+                let inside = z[i].abs() < Z_CLIP;
+                *gi = if inside {
+                    gzi * self.file.feature_scale[i] * self.file.target_std / k
+                } else {
+                    0.0
+                };
             }
         }
         y / k * self.file.target_std + self.file.target_mean
     }
 
-    /// The log-space output at a relaxed point and its gradient `grad_out` (length [`N_VARS`]):
-    /// entries `0..N_FACTOR_VARS` are d/d log factor (see [`features::var_index`]), the last
-    /// [`N_TERMS`] are d/d log roofline term (zero for `dnn`).
-    ///
-    /// For `dnn` the output is the predicted log cycles; for `both` it is the log correction:
-    /// predicted cycles = analytical cycles x exp(output).
-    pub fn output_and_grad(&self, inp: &LearnInput, grad_out: &mut [f64]) -> Result<f64, String> {
+    /// Shared body of the two gradient calls: (log correction, base feature) with the gradient
+    /// of the correction in `grad_corr` and of the base in `grad_base`.
+    fn eval_grad(
+        &self,
+        inp: &LearnInput,
+        grad_corr: &mut [f64],
+        grad_base: &mut [f64],
+    ) -> Result<(f64, f64), String> {
         let terms = match self.set() {
             Set::WithRoofline => Some(
                 inp.log_terms
@@ -285,10 +303,10 @@ impl Learned {
             ),
             Set::MappingOnly => None,
         };
-        if grad_out.len() != N_VARS {
+        if grad_corr.len() != N_VARS {
             return Err(format!(
                 "the gradient has {N_VARS} entries, not {}",
-                grad_out.len()
+                grad_corr.len()
             ));
         }
         let duals =
@@ -296,15 +314,49 @@ impl Learned {
         let x: Vec<f64> = duals.iter().map(|d| d.v).collect();
         let mut gx = vec![0.0; x.len()];
         let y = self.output_raw(&x, Some(&mut gx));
-        grad_out.iter_mut().for_each(|g| *g = 0.0);
+        grad_corr.iter_mut().for_each(|g| *g = 0.0);
         for (d, gxi) in duals.iter().zip(&gx) {
             if *gxi != 0.0 {
-                for (g, dv) in grad_out.iter_mut().zip(d.g.iter()) {
+                for (g, dv) in grad_corr.iter_mut().zip(d.g.iter()) {
                     *g += gxi * dv;
                 }
             }
         }
-        Ok(y)
+        let base = &duals[features::base_index(self.set())];
+        grad_base.copy_from_slice(&base.g);
+        Ok((y, base.v))
+    }
+
+    /// The learned log correction at a relaxed point and its gradient `grad_out` (length
+    /// [`N_VARS`]): entries `0..N_FACTOR_VARS` are d/d log factor (laid out by
+    /// [`features::var_index`]), the last [`N_TERMS`] d/d log roofline term.
+    ///
+    /// Predicted cycles = exp(base) x exp(correction), where the base is the analytical latency
+    /// for `both` (so the search multiplies its own analytical latency by `exp(correction)` and
+    /// chains the roofline-term entries through its model) and a mapping-only roofline proxy for
+    /// `dnn` (use [`Learned::log_cycles_and_grad`] there).
+    pub fn correction_and_grad(
+        &self,
+        inp: &LearnInput,
+        grad_out: &mut [f64],
+    ) -> Result<f64, String> {
+        let mut gb = [0.0; N_VARS];
+        Ok(self.eval_grad(inp, grad_out, &mut gb)?.0)
+    }
+
+    /// Predicted log cycles at a relaxed point and their gradient (same layout as
+    /// [`Learned::correction_and_grad`]); for `dnn` this is what a search minimises.
+    pub fn log_cycles_and_grad(
+        &self,
+        inp: &LearnInput,
+        grad_out: &mut [f64],
+    ) -> Result<f64, String> {
+        let mut gb = [0.0; N_VARS];
+        let (c, b) = self.eval_grad(inp, grad_out, &mut gb)?;
+        for (g, x) in grad_out.iter_mut().zip(gb) {
+            *g += x;
+        }
+        Ok(c + b)
     }
 
     /// Raw feature rows for a batch of integer mappings (roofline terms are computed for `both`).
@@ -335,7 +387,7 @@ impl Learned {
                 .zip(&self.file.feature_mean)
                 .zip(&self.file.feature_scale)
             {
-                *v = (*v - m) * s;
+                *v = standardise(*v, *m, *s);
             }
         }
         let mut sum = ndarray::Array1::<f64>::zeros(x.nrows());
@@ -343,14 +395,16 @@ impl Learned {
             sum += &net.predict(z.view());
         }
         let k = self.nets.len() as f64;
+        let bi = features::base_index(self.set());
         sum.iter()
             .enumerate()
             .map(|(i, s)| {
                 let out = s / k * self.file.target_std + self.file.target_mean;
+                // `both`: the base feature is ln(analytical), up to the one-cycle floor.
                 let base = if self.file.predictor == Predictor::Both {
-                    analytical[i]
+                    analytical[i].max(1.0)
                 } else {
-                    1.0
+                    x[[i, bi]].exp()
                 };
                 crate::util::finite_or(base * out.exp(), base)
             })

@@ -53,6 +53,8 @@ pub struct FitOptions {
     pub stop_fraction: f64,
     /// Run the held-out evaluations (`layer` and `row`) before the final fit.
     pub evaluate: bool,
+    /// Folds of the held-out evaluations: 1 is a single hold-out of `test_fraction`.
+    pub k_folds: usize,
 }
 
 impl Default for FitOptions {
@@ -65,6 +67,7 @@ impl Default for FitOptions {
             test_fraction: 0.2,
             stop_fraction: 0.15,
             evaluate: true,
+            k_folds: 1,
         }
     }
 }
@@ -72,7 +75,7 @@ impl Default for FitOptions {
 /// Features of all samples for one feature set, with targets in log space.
 struct Prepared {
     x: Array2<f64>,
-    /// `ln cycles` for `dnn`, `ln cycles - ln analytical` for `both`.
+    /// `ln cycles` minus the set's base feature (the analytical latency for `both`).
     y: Array1<f64>,
     analytical: Vec<f64>,
     set: Set,
@@ -90,17 +93,13 @@ fn prepare(
     };
     let pts: Vec<_> = samples.iter().map(|s| (&s.layer, &s.mapping)).collect();
     let (x, analytical) = feature_matrix(set, &pts, roof)?;
+    let base = super::features::base_index(set);
     let mut y = Array1::zeros(samples.len());
     for (i, s) in samples.iter().enumerate() {
         let c = s
             .cycles
             .ok_or("every training row needs `target.gemmini_cycle`")?;
-        y[i] = c.ln()
-            - if set == Set::WithRoofline {
-                analytical[i].max(1.0).ln()
-            } else {
-                0.0
-            };
+        y[i] = c.ln() - x[[i, base]];
     }
     Ok(Prepared {
         x,
@@ -163,7 +162,12 @@ fn train_ensemble(
     let scale = std.mapv(|s| if s > 1e-9 { 1.0 / s } else { 0.0 });
     let ym = y.sum() / n;
     let ys = (y.mapv(|v| (v - ym) * (v - ym)).sum() / n).sqrt().max(1e-6);
-    let z = (&x - &mean) * &scale;
+    let mut z = x.clone();
+    for mut row in z.rows_mut() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = super::predictor::standardise(*v, mean[j], scale[j]);
+        }
+    }
     let yz = (&y - ym) / ys;
     let seeds: Vec<Rng> = (0..opts.ensemble.max(1))
         .map(|m| rng.fork(m as u64))
@@ -206,25 +210,55 @@ fn train_ensemble(
     })
 }
 
-/// Held-out figures for one split: train each learned predictor on the rest, test on the
-/// held-out rows; the analytical figure is on the same rows.
+/// Test sets of a `k`-fold split: keys (layers or rows) shuffled, then dealt round-robin.
+fn folds(samples: &[Sample], split: Split, k: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let key = |i: usize| match split {
+        Split::Layer => samples[i].group,
+        Split::Row => i,
+    };
+    let mut uniq: Vec<usize> = (0..samples.len()).map(key).collect();
+    uniq.sort_unstable();
+    uniq.dedup();
+    for i in (1..uniq.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        uniq.swap(i, j);
+    }
+    let mut fold_of = std::collections::BTreeMap::new();
+    for (n, u) in uniq.iter().enumerate() {
+        fold_of.insert(*u, n % k);
+    }
+    let mut out = vec![Vec::new(); k];
+    for i in 0..samples.len() {
+        out[fold_of[&key(i)]].push(i);
+    }
+    out
+}
+
+/// Held-out figures for one split: train each learned predictor without the held-out rows, test
+/// on them; the analytical figure is on the same rows. With `k_folds` > 1 every row is held out
+/// once (k-fold cross-validation, figures pooled over folds); otherwise one hold-out of
+/// `test_fraction`.
 pub fn evaluate_split(
     samples: &[Sample],
     roof: Option<&dyn Roofline>,
     split: Split,
+    k_folds: usize,
     opts: &FitOptions,
     tick: &(dyn Fn() + Sync),
 ) -> Result<SplitReport, String> {
-    let mut rng = Rng::new(
-        opts.seed
-            ^ if split == Split::Layer {
-                0x4c41
-            } else {
-                0x524f
-            },
-    );
+    let salt = if split == Split::Layer {
+        0x4c41
+    } else {
+        0x524f
+    };
+    let mut rng = Rng::new(opts.seed ^ salt);
     let all: Vec<usize> = (0..samples.len()).collect();
-    let (train, test) = holdout(samples, &all, split, opts.test_fraction, &mut rng);
+    let tests: Vec<Vec<usize>> = if k_folds > 1 {
+        folds(samples, split, k_folds, &mut rng)
+    } else {
+        vec![holdout(samples, &all, split, opts.test_fraction, &mut rng).1]
+    };
+    let test: Vec<usize> = tests.iter().flatten().copied().collect();
     let meas: Vec<f64> = test
         .iter()
         .map(|&i| samples[i].cycles.unwrap_or(1.0))
@@ -243,12 +277,21 @@ pub fn evaluate_split(
     for p in predictors {
         let prep = prepare(samples, p, roof)?;
         let mut r = rng.fork(p as u64);
-        let file = train_ensemble(samples, &prep, &train, split, opts, &mut r, tick)?;
-        let ep = file.member_epochs.clone();
-        let model = Learned::from_file(file)?;
-        let x = prep.x.select(Axis(0), &test);
-        let an: Vec<f64> = test.iter().map(|&i| prep.analytical[i]).collect();
-        let pred = model.predict_rows(&x, &an);
+        let mut pred = Vec::with_capacity(test.len());
+        let mut ep = Vec::new();
+        for fold in &tests {
+            let train: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|i| fold.binary_search(i).is_err())
+                .collect();
+            let file = train_ensemble(samples, &prep, &train, split, opts, &mut r, tick)?;
+            ep.extend(file.member_epochs.iter().copied());
+            let model = Learned::from_file(file)?;
+            let x = prep.x.select(Axis(0), fold);
+            let an: Vec<f64> = fold.iter().map(|&i| prep.analytical[i]).collect();
+            pred.extend(model.predict_rows(&x, &an));
+        }
         accuracy.push((
             p.name().to_string(),
             AccuracyJson::from(Accuracy::of(&pred, &meas)),
@@ -260,7 +303,8 @@ pub fn evaluate_split(
     }
     Ok(SplitReport {
         split: split.name().into(),
-        train_rows: train.len(),
+        folds: k_folds.max(1),
+        train_rows: samples.len() - tests[0].len(),
         test_rows: test.len(),
         test_layers: layer_count(samples, test.iter().copied()),
         epochs,
@@ -271,7 +315,12 @@ pub fn evaluate_split(
 /// Upper bound on progress ticks of a [`fit`] (epochs over all runs), for a progress bar.
 pub fn planned_epochs(opts: &FitOptions, with_roofline: bool) -> u64 {
     let learned = if with_roofline { 2 } else { 1 };
-    let runs = opts.predictors.len() + if opts.evaluate { 2 * learned } else { 0 };
+    let runs = opts.predictors.len()
+        + if opts.evaluate {
+            2 * learned * opts.k_folds.max(1)
+        } else {
+            0
+        };
     (runs * opts.ensemble.max(1) * opts.config.max_epochs) as u64
 }
 
@@ -310,7 +359,14 @@ pub fn fit(
     let mut held_out = Vec::new();
     if opts.evaluate {
         for split in [Split::Layer, Split::Row] {
-            held_out.push(evaluate_split(samples, roof, split, opts, tick)?);
+            held_out.push(evaluate_split(
+                samples,
+                roof,
+                split,
+                opts.k_folds,
+                opts,
+                tick,
+            )?);
         }
     }
     let all: Vec<usize> = (0..samples.len()).collect();
