@@ -2,10 +2,16 @@
 //!
 //! Exit codes: 0 success, 1 errors in the input (diagnostics printed), 2 usage errors.
 
-use clap::{Parser, Subcommand};
+pub mod check;
+pub mod emit;
+pub mod fmt;
+pub mod import;
+pub mod tile;
 
 pub mod fit;
 pub mod predict;
+
+use clap::{Parser, Subcommand};
 
 /// Top-level parser; `dosa --help` lists the commands.
 #[derive(Parser, Debug)]
@@ -22,6 +28,16 @@ pub struct Cli {
 /// Every command that works today.
 #[derive(Subcommand, Debug)]
 pub enum Command {
+    /// Check .dosa files (with their imports) and report every error.
+    Check(check::CheckArgs),
+    /// Rewrite .dosa files in canonical form, keeping comments.
+    Fmt(fmt::FmtArgs),
+    /// Turn networks from other formats into .dosa.
+    Import(import::ImportArgs),
+    /// Tiles an accelerator's own library would pick for every layer (the default baseline).
+    Tile(tile::TileArgs),
+    /// Generate code or tool inputs from a program's mappings.
+    Emit(emit::EmitArgs),
     /// Train the learned RTL-latency predictors on measured cycles.
     Fit(fit::FitArgs),
     /// Score every latency predictor against measured RTL cycles.
@@ -66,6 +82,11 @@ pub fn main() -> i32 {
 /// Dispatch one command.
 pub fn run(command: Command) -> Result<i32, CliError> {
     match command {
+        Command::Check(a) => check::run(a),
+        Command::Fmt(a) => fmt::run(a),
+        Command::Import(a) => import::run(a),
+        Command::Tile(a) => tile::run(a),
+        Command::Emit(a) => emit::run(a),
         Command::Fit(a) => fit::run(a),
         Command::Predict(a) => predict::run(a),
     }

@@ -1,1 +1,102 @@
 //! Stage `emit`: see the crate documentation for where it sits in the pipeline.
+//!
+//! - [`gemmini_tiler`]: Gemmini's own tilers (the `gemmini-default` baseline) and their mappings;
+//! - [`gemmini_c`]: a C program for `gemmini-rocc-tests/bareMetalC` running the mapped layers;
+//! - [`timeloop`]: Timeloop v0.4 YAML to cross-check any result.
+
+pub mod gemmini_c;
+pub mod gemmini_tiler;
+pub mod timeloop;
+
+use std::path::{Path, PathBuf};
+
+/// One generated file, path relative to the output folder.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct EmittedFile {
+    pub path: String,
+    pub contents: String,
+}
+
+/// Write all files under `dir` or none: folders are created, each file is written atomically,
+/// and if any write fails the files already written by this call are removed again.
+pub fn write_files(dir: &Path, files: &[EmittedFile]) -> Result<(), String> {
+    let mut written: Vec<PathBuf> = Vec::new();
+    let result = (|| {
+        for f in files {
+            let path = dir.join(&f.path);
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent)
+                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
+            }
+            crate::util::write_atomic(&path, f.contents.as_bytes())
+                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
+            written.push(path);
+        }
+        Ok(())
+    })();
+    if result.is_err() {
+        for p in &written {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    result
+}
+
+/// A name made safe for C identifiers, file names and Makefile targets: ASCII letters, digits
+/// and `_`, starting with a letter.
+pub fn c_identifier(s: &str) -> String {
+    let mut out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if !out.starts_with(|c: char| c.is_ascii_alphabetic()) {
+        out.insert_str(0, "l_");
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn identifiers_are_safe() {
+        assert_eq!(c_identifier("resnet50"), "resnet50");
+        assert_eq!(c_identifier("_outputs_input.80"), "l__outputs_input_80");
+        assert_eq!(c_identifier("My Net-2"), "my_net_2");
+    }
+
+    #[test]
+    fn write_files_is_all_or_nothing() {
+        let dir = std::env::temp_dir().join(format!("dosa_write_files_{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        // The second file's parent is an existing file, so its write fails.
+        std::fs::create_dir_all(&dir).unwrap();
+        std::fs::write(dir.join("blocker"), b"x").unwrap();
+        let files = vec![
+            EmittedFile {
+                path: "a.txt".into(),
+                contents: "a".into(),
+            },
+            EmittedFile {
+                path: "blocker/b.txt".into(),
+                contents: "b".into(),
+            },
+        ];
+        assert!(write_files(&dir, &files).is_err());
+        assert!(!dir.join("a.txt").exists());
+        let ok = vec![EmittedFile {
+            path: "sub/c.txt".into(),
+            contents: "c".into(),
+        }];
+        write_files(&dir, &ok).unwrap();
+        assert_eq!(std::fs::read_to_string(dir.join("sub/c.txt")).unwrap(), "c");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

@@ -311,7 +311,7 @@ pub struct Level {
     pub name: String,
     pub keeps: TensorSet,
     pub word_bits: u32,
-    /// Physical capacity in bytes, summed over all instances; `Free` means derived by the search.
+    /// Physical capacity in bytes of ONE instance; `Free` means derived by the search.
     pub capacity: Bound,
     /// Gemmini's C library double-buffers: a tile may use only half of the physical capacity.
     pub double_buffered: bool,

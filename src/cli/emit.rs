@@ -1,0 +1,156 @@
+//! `dosa emit gemmini FILE -o DIR` (a bareMetalC program measuring the mapped layers on Gemmini)
+//! and `dosa emit timeloop FILE -o DIR` (Timeloop inputs to cross-check them).
+
+use super::CliError;
+use crate::emit::gemmini_c::{self, loop_order_string, Api, GEMMINI_LOOP_ORDER};
+use crate::emit::{timeloop, write_files, EmittedFile};
+use crate::ir::Program;
+use clap::{Args, Subcommand, ValueEnum};
+use std::path::{Path, PathBuf};
+
+/// `dosa emit ...`
+#[derive(Args, Debug)]
+pub struct EmitArgs {
+    #[command(subcommand)]
+    pub target: EmitTarget,
+}
+
+/// What to generate from a program's mappings.
+#[derive(Subcommand, Debug)]
+pub enum EmitTarget {
+    /// A C program (and a parameter header) for gemmini-rocc-tests/bareMetalC that runs every
+    /// mapped layer with its mapping's tiles and with Gemmini's own tiler, printing both cycle counts.
+    Gemmini {
+        /// The .dosa file whose mappings to emit.
+        file: PathBuf,
+        /// Output folder (created if missing).
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+        /// `upstream`: Gemmini's fixed loop order; `dosa`: the research branch that takes the
+        /// mapping's DRAM loop order as a string.
+        #[arg(long, value_enum, default_value_t = ApiArg::Upstream)]
+        api: ApiArg,
+        /// Base name of the files and of the bareMetalC test (default: dosa_STEM, STEM being the
+        /// input file name without its extension).
+        #[arg(long)]
+        name: Option<String>,
+    },
+    /// Timeloop v0.4 architecture, problem and mapping YAML for every mapped layer.
+    Timeloop {
+        /// The .dosa file whose mappings to emit.
+        file: PathBuf,
+        /// Output folder (created if missing).
+        #[arg(short = 'o', long = "out")]
+        out: PathBuf,
+    },
+}
+
+/// The `--api` values.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum ApiArg {
+    Upstream,
+    Dosa,
+}
+
+fn default_name(file: &Path) -> String {
+    let stem = file
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("dosa_{stem}")
+}
+
+fn errors(list: Vec<String>) -> CliError {
+    let mut msg: Vec<String> = list.into_iter().map(|e| format!("error: {e}")).collect();
+    msg.push("error: nothing was written".to_string());
+    CliError::Input(msg.join("\n"))
+}
+
+fn write(out: &Path, files: &[EmittedFile]) -> Result<String, CliError> {
+    write_files(out, files).map_err(CliError::Usage)?;
+    let names: Vec<String> = files
+        .iter()
+        .map(|f| out.join(&f.path).display().to_string())
+        .collect();
+    Ok(format!("wrote {}", names.join(", ")))
+}
+
+/// Whether a mapping's DRAM loops (those above 1) run in Gemmini's fixed order.
+fn runs_in_gemmini_order(m: &crate::ir::Mapping) -> bool {
+    let Some(top) = m.levels.last() else {
+        return true;
+    };
+    let active: String = loop_order_string(m)
+        .chars()
+        .take_while(|c| {
+            crate::ir::Dim::from_letter(*c).is_some_and(|d| top.temporal[d.index()] > 1)
+        })
+        .collect();
+    let gemmini: String = GEMMINI_LOOP_ORDER
+        .chars()
+        .filter(|c| active.contains(*c))
+        .collect();
+    active == gemmini
+}
+
+/// `emit gemmini` on a loaded program: the files are written only if every layer passes.
+/// Returns the message to print.
+pub fn emit_gemmini(
+    program: &Program,
+    source: &str,
+    out: &Path,
+    api: ApiArg,
+    name: &str,
+) -> Result<String, CliError> {
+    let opts = gemmini_c::Options {
+        api: match api {
+            ApiArg::Upstream => Api::Upstream,
+            ApiArg::Dosa => Api::Dosa,
+        },
+        name: name.to_string(),
+        source: source.to_string(),
+    };
+    let files = gemmini_c::emit(program, &opts).map_err(errors)?;
+    let mut msg = write(out, &files)?;
+    if api == ApiArg::Upstream {
+        let other = program
+            .mappings
+            .iter()
+            .filter(|m| !runs_in_gemmini_order(&m.mapping))
+            .count();
+        if other > 0 {
+            msg.push_str(&format!(
+                "\nnote: {other} mapping(s) ask for a DRAM loop order other than Gemmini's; upstream runs Gemmini's fixed order (use --api dosa for the research variant)"
+            ));
+        }
+    }
+    Ok(msg)
+}
+
+/// `emit timeloop` on a loaded program.
+pub fn emit_timeloop(program: &Program, out: &Path) -> Result<String, CliError> {
+    let files = timeloop::emit(program).map_err(errors)?;
+    write(out, &files)
+}
+
+/// Run `dosa emit`.
+pub fn run(args: EmitArgs) -> Result<i32, CliError> {
+    let msg = match args.target {
+        EmitTarget::Gemmini {
+            file,
+            out,
+            api,
+            name,
+        } => {
+            let program = crate::syntax::load_path(&file).map_err(CliError::Input)?;
+            let name = name.unwrap_or_else(|| default_name(&file));
+            emit_gemmini(&program, &file.display().to_string(), &out, api, &name)?
+        }
+        EmitTarget::Timeloop { file, out } => {
+            let program = crate::syntax::load_path(&file).map_err(CliError::Input)?;
+            emit_timeloop(&program, &out)?
+        }
+    };
+    eprintln!("{msg}");
+    Ok(0)
+}

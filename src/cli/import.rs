@@ -1,0 +1,94 @@
+//! `dosa import csv NET.csv [-o FILE]`: turn a network from the reference data's CSV form into
+//! a `.dosa` network named after the file stem.
+
+use super::CliError;
+use crate::syntax::csv::{network_from_csv, network_source};
+use crate::util::write_atomic;
+use clap::{Args, Subcommand};
+use std::path::PathBuf;
+
+/// `dosa import FORMAT ...`.
+#[derive(Args, Debug)]
+pub struct ImportArgs {
+    #[command(subcommand)]
+    pub format: ImportFormat,
+}
+
+/// The formats `dosa import` reads.
+#[derive(Subcommand, Debug)]
+pub enum ImportFormat {
+    /// A network as `name,R,S,P,Q,C,K,N,Wstride,Hstride,Wdilation,Hdilation,count` rows.
+    Csv(CsvArgs),
+}
+
+/// `dosa import csv`.
+#[derive(Args, Debug)]
+pub struct CsvArgs {
+    /// The CSV file; the network is named after its stem (`resnet50.csv` -> `resnet50`).
+    pub input: PathBuf,
+    /// Where to write the `.dosa` file (atomically); standard output when absent.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+}
+
+/// Convert; on any error print every problem with its line and write nothing.
+pub fn run(args: ImportArgs) -> Result<i32, CliError> {
+    let ImportFormat::Csv(a) = args.format;
+    let shown = a.input.display().to_string();
+    let bytes = std::fs::read(&a.input)
+        .map_err(|e| CliError::Usage(format!("cannot read {shown}: {e}")))?;
+    let Ok(text) = String::from_utf8(bytes) else {
+        return Err(CliError::Input(format!("{shown}: not UTF-8 text")));
+    };
+    let name = a
+        .input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "network".into());
+    let net = network_from_csv(&name, &text).map_err(|errs| {
+        let lines: Vec<String> = errs
+            .iter()
+            .map(|e| format!("{shown}:{}: error: {}", e.line, e.message))
+            .collect();
+        CliError::Input(format!(
+            "{}\n{shown}: {} error{}, nothing written",
+            lines.join("\n"),
+            errs.len(),
+            if errs.len() == 1 { "" } else { "s" }
+        ))
+    })?;
+    let origin = a
+        .input
+        .file_name()
+        .map_or(shown.clone(), |n| n.to_string_lossy().into_owned());
+    let source = network_source(&net, &origin);
+    // What we write must load back to exactly this network.
+    match crate::syntax::load_text(&format!("{name}.dosa"), &source) {
+        Ok(p) if p.networks.len() == 1 && p.networks[0] == net => {}
+        Ok(_) => {
+            return Err(CliError::Input(format!(
+                "{shown}: the generated network does not read back the same (a bug)"
+            )))
+        }
+        Err(diags) => {
+            return Err(CliError::Input(format!(
+                "{diags}{shown}: the generated network does not check (a bug)"
+            )))
+        }
+    }
+    match &a.output {
+        Some(out) => {
+            write_atomic(out, source.as_bytes())
+                .map_err(|e| CliError::Input(format!("cannot write {}: {e}", out.display())))?;
+            eprintln!(
+                "{}: network `{}` with {} layers",
+                out.display(),
+                net.name,
+                net.layers.len()
+            );
+        }
+        None => print!("{source}"),
+    }
+    Ok(0)
+}

@@ -1,0 +1,522 @@
+//! Timeloop v0.4 input files (architecture, problem, mapping) per mapped layer, so that anyone
+//! with Timeloop and Accelergy can cross-check a result of this project's cost model.
+//!
+//! Layout: `DIR/<index>_<network.layer>/{arch,problem,mapping}.yaml`; run
+//! `timeloop-model arch.yaml problem.yaml mapping.yaml` in that folder (or load the three files
+//! with timeloopfe's `Specification.from_yaml_files`). The YAML is written by hand, in the v0.4
+//! form (`!Container`/`!Component` nodes), with the problem's dims named as in this project
+//! (R S P Q C K N; K is Timeloop's usual M).
+//!
+//! Sizes: Timeloop has no double buffering, so each buffer is given what a tile may use (half
+//! of the physical buffer for the double-buffered scratchpad and accumulator), which is how the
+//! reference Timeloop data was produced; the physical size is in a comment. A size the
+//! architecture leaves free (derived by the search) is the minimum the layer's mapping needs
+//! (MODEL.md section 4), as is a free PE array (`max(spatial C, spatial K, 2)`).
+
+use super::EmittedFile;
+use crate::ir::{Arch, Bandwidth, Dim, Instances, Layer, Level, Mapping, Program, Tensor};
+use std::fmt::Write as _;
+
+/// The hardware one layer's files describe.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TimeloopHw {
+    pub pe_dim: u64,
+    /// Per level (innermost first): bytes one instance may use; `None` for the backing store.
+    pub usable_bytes: Vec<Option<u64>>,
+    /// Per level: whether the size was derived from the mapping (the architecture left it free).
+    pub derived: Vec<bool>,
+}
+
+fn tensor_name(t: Tensor) -> &'static str {
+    match t {
+        Tensor::W => "Weights",
+        Tensor::I => "Inputs",
+        Tensor::O => "Outputs",
+    }
+}
+
+/// Words of tensor `t` held by one instance of level `upto`: the product of the factors of the
+/// levels up to it (MODEL.md section 4), inputs with their sliding window.
+pub fn tile_words(layer: &Layer, mapping: &Mapping, upto: usize, t: Tensor) -> u64 {
+    let f = |d: Dim| -> u64 {
+        mapping.levels[..=upto.min(mapping.levels.len().saturating_sub(1))]
+            .iter()
+            .map(|l| l.temporal[d.index()].saturating_mul(l.spatial[d.index()]))
+            .fold(1u64, |a, b| a.saturating_mul(b))
+    };
+    use Dim::*;
+    match t {
+        Tensor::W => [f(R), f(S), f(C), f(K)]
+            .iter()
+            .fold(1u64, |a, &b| a.saturating_mul(b)),
+        Tensor::O => [f(P), f(Q), f(K), f(N)]
+            .iter()
+            .fold(1u64, |a, &b| a.saturating_mul(b)),
+        Tensor::I => {
+            let span = |out: u64, stride: u64, k: u64, dil: u64| {
+                out.saturating_sub(1)
+                    .saturating_mul(stride)
+                    .saturating_add(k.saturating_sub(1).saturating_mul(dil))
+                    .saturating_add(1)
+            };
+            let w = span(f(P), layer.wstride, f(R), layer.wdilation);
+            let h = span(f(Q), layer.hstride, f(S), layer.hdilation);
+            [f(N), f(C), w, h]
+                .iter()
+                .fold(1u64, |a, &b| a.saturating_mul(b))
+        }
+    }
+}
+
+fn instances(level: &Level, pe: u64) -> u64 {
+    match level.instances {
+        Instances::PerPe => pe * pe,
+        Instances::PerColumn => pe,
+        Instances::Single => 1,
+    }
+}
+
+fn word_bytes(level: &Level) -> u64 {
+    u64::from(level.word_bits.div_ceil(8).max(1))
+}
+
+/// The sizes to give Timeloop for one layer's mapping.
+pub fn hardware(arch: &Arch, layer: &Layer, mapping: &Mapping) -> TimeloopHw {
+    let max_spatial = Dim::ALL
+        .iter()
+        .map(|&d| mapping.spatial(d))
+        .max()
+        .unwrap_or(1);
+    let pe_dim = arch
+        .pe_dim
+        .max()
+        .unwrap_or(max_spatial.max(arch.pe_min).max(2));
+    let mut usable = Vec::new();
+    let mut derived = Vec::new();
+    for (i, level) in arch.levels.iter().enumerate() {
+        if level.is_backing {
+            usable.push(None);
+            derived.push(false);
+            continue;
+        }
+        match level.capacity.max() {
+            Some(phys) => {
+                usable.push(Some(if level.double_buffered {
+                    phys / 2
+                } else {
+                    phys
+                }));
+                derived.push(false);
+            }
+            None => {
+                let words: u64 = level
+                    .keeps
+                    .iter()
+                    .map(|t| tile_words(layer, mapping, i, t))
+                    .sum();
+                usable.push(Some(words.saturating_mul(word_bytes(level))));
+                derived.push(true);
+            }
+        }
+    }
+    TimeloopHw {
+        pe_dim,
+        usable_bytes: usable,
+        derived,
+    }
+}
+
+fn yaml_name(s: &str) -> String {
+    let out: String = s
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.is_empty() {
+        "level".to_string()
+    } else {
+        out
+    }
+}
+
+fn comment(s: &str) -> String {
+    s.chars()
+        .map(|c| if c.is_control() { ' ' } else { c })
+        .collect()
+}
+
+/// Per level (innermost first) the fan-out `(meshX, meshY)` from it to the next level in (the
+/// MACs below the innermost level), for a PE array of side `pe`: the first fan-out met going
+/// inward takes X, the next Y.
+fn fanouts(arch: &Arch, pe: u64) -> Vec<Option<(u64, u64)>> {
+    let n = arch.levels.len();
+    let mut out = vec![None; n];
+    let mut prev = 1u64;
+    let mut x_used = false;
+    for i in (0..n).rev() {
+        let count = instances(&arch.levels[i], pe);
+        if count > prev && i + 1 < n {
+            let f = split_ratio(count / prev, pe, x_used);
+            x_used |= f.0 > 1;
+            out[i + 1] = Some(f);
+        }
+        prev = count;
+    }
+    let macs = pe * pe;
+    if n > 0 && macs > prev {
+        out[0] = Some(split_ratio(macs / prev, pe, x_used));
+    }
+    out
+}
+
+fn split_ratio(ratio: u64, pe: u64, x_used: bool) -> (u64, u64) {
+    if ratio == pe * pe && pe > 1 && !x_used {
+        (pe, pe)
+    } else if !x_used {
+        (ratio, 1)
+    } else {
+        (1, ratio)
+    }
+}
+
+fn container(out: &mut String, fan: (u64, u64)) {
+    let name = match fan {
+        (x, 1) if x > 1 => "PECols",
+        (1, _) => "PERows",
+        _ => "PEs",
+    };
+    let _ = writeln!(out, "  - !Container");
+    let _ = writeln!(out, "    name: {name}");
+    let mut parts = Vec::new();
+    if fan.0 > 1 {
+        parts.push(format!("meshX: {}", fan.0));
+    }
+    if fan.1 > 1 {
+        parts.push(format!("meshY: {}", fan.1));
+    }
+    let _ = writeln!(out, "    spatial: {{{}}}", parts.join(", "));
+}
+
+/// Words per cycle one instance of a level serves, if limited.
+fn bandwidth(level: &Level, pe: u64) -> Option<f64> {
+    level.bandwidth.map(|b| match b {
+        Bandwidth::Words(w) => w,
+        Bandwidth::PerPeDim(c) => c * pe as f64,
+        // Per instance: the level has one instance per unit of the spatial dim.
+        Bandwidth::PerSpatial(c, _) => c,
+    })
+}
+
+fn num(x: f64) -> String {
+    let x = crate::util::finite_or(x, 0.0);
+    if x.fract() == 0.0 && x.abs() < 1e15 {
+        format!("{}", x as i64)
+    } else {
+        format!("{x}")
+    }
+}
+
+/// The architecture in Timeloop v0.4 form.
+pub fn arch_yaml(arch: &Arch, hw: &TimeloopHw, title: &str) -> String {
+    let pe = hw.pe_dim;
+    let fan = fanouts(arch, pe);
+    let mut y = String::new();
+    let _ = writeln!(
+        y,
+        "# Generated by dosa: architecture `{}` for {}.",
+        comment(&arch.name),
+        comment(title)
+    );
+    let _ = writeln!(y, "# Timeloop v0.4. Buffer sizes are what one tile may use: Gemmini's C library double-buffers,");
+    let _ = writeln!(
+        y,
+        "# so a double-buffered buffer is physically twice as large (see each buffer's comment)."
+    );
+    let _ = writeln!(y, "# PE array: {pe} x {pe}.");
+    let _ = writeln!(y, "architecture:");
+    let _ = writeln!(y, "  version: 0.4");
+    let _ = writeln!(y, "  nodes:");
+    let _ = writeln!(y, "  - !Container");
+    let _ = writeln!(y, "    name: System");
+    let _ = writeln!(
+        y,
+        "    attributes: {{technology: \"40nm\", global_cycle_seconds: 1e-9}}"
+    );
+    let n = arch.levels.len();
+    for i in (0..n).rev() {
+        let level = &arch.levels[i];
+        if i + 1 < n {
+            if let Some(f) = fan[i + 1] {
+                container(&mut y, f);
+            }
+        }
+        let name = yaml_name(&level.name);
+        let bits = level.word_bits;
+        let bw = bandwidth(level, pe)
+            .map(|b| format!(", shared_bandwidth: {}", num(b)))
+            .unwrap_or_default();
+        let _ = writeln!(y, "  - !Component");
+        let _ = writeln!(y, "    name: {name}");
+        if level.is_backing {
+            let _ = writeln!(y, "    class: DRAM");
+            let _ = writeln!(
+                y,
+                "    attributes: {{type: \"LPDDR4\", width: 64, datawidth: {bits}{bw}}}"
+            );
+            continue;
+        }
+        let usable = hw.usable_bytes[i].unwrap_or(0);
+        let wb = word_bytes(level);
+        let row_words = if instances(level, pe) == 1 { pe } else { 1 };
+        let depth = usable.div_ceil(row_words * wb).max(1);
+        let width = row_words * u64::from(bits);
+        let class = if level.instances == Instances::PerPe {
+            "regfile"
+        } else {
+            "SRAM"
+        };
+        let note = if hw.derived[i] {
+            "derived from the mapping (the architecture leaves it free)".to_string()
+        } else if level.double_buffered {
+            format!("physical {} B, double-buffered", usable * 2)
+        } else {
+            format!("physical {usable} B")
+        };
+        let kib = usable as f64 / 1024.0;
+        let _ = writeln!(
+            y,
+            "    # {usable} B per instance x {} instance(s), {note}; dosa's energy: {:.5} pJ per access",
+            instances(level, pe),
+            crate::util::finite_or(level.energy.at(kib), 0.0)
+        );
+        let _ = writeln!(y, "    class: {class}");
+        let _ = writeln!(
+            y,
+            "    attributes: {{depth: {depth}, width: {width}, datawidth: {bits}{bw}}}"
+        );
+    }
+    if let Some(f) = fan[0] {
+        container(&mut y, f);
+    }
+    let _ = writeln!(y, "  - !Component");
+    let _ = writeln!(y, "    name: MACC");
+    let _ = writeln!(
+        y,
+        "    # dosa's energy: {} pJ per MAC",
+        crate::util::finite_or(arch.mac_energy_pj, 0.0)
+    );
+    let _ = writeln!(y, "    class: intmac");
+    let _ = writeln!(y, "    attributes: {{width: 8}}");
+    y
+}
+
+/// The layer as a Timeloop v0.4 convolution problem (dims R S P Q C K N).
+pub fn problem_yaml(layer: &Layer, title: &str) -> String {
+    let mut y = String::new();
+    let _ = writeln!(y, "# Generated by dosa: {}.", comment(title));
+    let _ = writeln!(y, "problem:");
+    let _ = writeln!(y, "  version: 0.4");
+    let _ = writeln!(y, "  shape:");
+    let _ = writeln!(y, "    name: CNN_Layer");
+    let _ = writeln!(y, "    dimensions: [R, S, P, Q, C, K, N]");
+    let _ = writeln!(y, "    coefficients:");
+    for c in ["Wstride", "Hstride", "Wdilation", "Hdilation"] {
+        let _ = writeln!(y, "    - {{name: {c}, default: 1}}");
+    }
+    let _ = writeln!(y, "    data_spaces:");
+    let _ = writeln!(y, "    - name: Weights");
+    let _ = writeln!(y, "      projection: [[[C]], [[K]], [[R]], [[S]]]");
+    let _ = writeln!(y, "    - name: Inputs");
+    let _ = writeln!(y, "      projection:");
+    let _ = writeln!(y, "      - [[N]]");
+    let _ = writeln!(y, "      - [[C]]");
+    let _ = writeln!(y, "      - [[R, Wdilation], [P, Wstride]]");
+    let _ = writeln!(y, "      - [[S, Hdilation], [Q, Hstride]]");
+    let _ = writeln!(y, "    - name: Outputs");
+    let _ = writeln!(y, "      projection: [[[N]], [[K]], [[Q]], [[P]]]");
+    let _ = writeln!(y, "      read_write: true");
+    let _ = writeln!(y, "  instance:");
+    for d in Dim::ALL {
+        let _ = writeln!(y, "    {d}: {}", layer.dim(d));
+    }
+    let _ = writeln!(y, "    Wstride: {}", layer.wstride);
+    let _ = writeln!(y, "    Hstride: {}", layer.hstride);
+    let _ = writeln!(y, "    Wdilation: {}", layer.wdilation);
+    let _ = writeln!(y, "    Hdilation: {}", layer.hdilation);
+    y
+}
+
+fn factors(f: &[u64; 7]) -> String {
+    Dim::ALL
+        .iter()
+        .map(|d| format!("{d}={}", f[d.index()]))
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// The mapping in Timeloop's form: per level (outermost first) its temporal loops (permutation
+/// innermost first), its spatial fan-out if any, and which tensors it keeps.
+pub fn mapping_yaml(arch: &Arch, hw: &TimeloopHw, mapping: &Mapping, title: &str) -> String {
+    let fan = fanouts(arch, hw.pe_dim);
+    let mut y = String::new();
+    let _ = writeln!(y, "# Generated by dosa: {}.", comment(title));
+    let _ = writeln!(y, "# Compact form: {}", comment(&mapping.to_string()));
+    let _ = writeln!(
+        y,
+        "# Permutations list loops innermost first, as Timeloop reads them."
+    );
+    let _ = writeln!(y, "mapping:");
+    for i in (0..mapping.levels.len().min(arch.levels.len())).rev() {
+        let lm = &mapping.levels[i];
+        let name = yaml_name(&arch.levels[i].name);
+        let perm: String = lm.order.iter().rev().map(|d| d.letter()).collect();
+        let _ = writeln!(y, "- target: {name}");
+        let _ = writeln!(y, "  type: temporal");
+        let _ = writeln!(y, "  factors: {}", factors(&lm.temporal));
+        let _ = writeln!(y, "  permutation: {perm}");
+        if lm.spatial.iter().any(|&s| s > 1) {
+            let mut order: Vec<Dim> = Dim::ALL
+                .iter()
+                .copied()
+                .filter(|d| lm.spatial[d.index()] > 1)
+                .collect();
+            order.extend(
+                Dim::ALL
+                    .iter()
+                    .copied()
+                    .filter(|d| lm.spatial[d.index()] <= 1),
+            );
+            let split = match fan[i] {
+                Some((x, 1)) if x > 1 => 7,
+                Some((1, _)) => 0,
+                Some(_) => 1,
+                None => 7,
+            };
+            let _ = writeln!(y, "- target: {name}");
+            let _ = writeln!(y, "  type: spatial");
+            let _ = writeln!(y, "  factors: {}", factors(&lm.spatial));
+            let _ = writeln!(
+                y,
+                "  permutation: {}",
+                order.iter().map(|d| d.letter()).collect::<String>()
+            );
+            let _ = writeln!(y, "  split: {split}");
+        }
+        let keeps = arch.levels[i].keeps;
+        let keep: Vec<&str> = Tensor::ALL
+            .iter()
+            .filter(|t| keeps.contains(**t))
+            .map(|t| tensor_name(*t))
+            .collect();
+        let bypass: Vec<&str> = Tensor::ALL
+            .iter()
+            .filter(|t| !keeps.contains(**t))
+            .map(|t| tensor_name(*t))
+            .collect();
+        let _ = writeln!(y, "- target: {name}");
+        let _ = writeln!(y, "  type: dataspace");
+        let _ = writeln!(y, "  keep: [{}]", keep.join(", "));
+        let _ = writeln!(y, "  bypass: [{}]", bypass.join(", "));
+    }
+    y
+}
+
+fn folder_name(i: usize, label: &str) -> String {
+    let safe: String = label
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{i:02}_{safe}")
+}
+
+/// Files for every mapped layer, or the problems found (no files then).
+pub fn emit(program: &Program) -> Result<Vec<EmittedFile>, Vec<String>> {
+    if program.mappings.is_empty() {
+        return Err(vec![
+            "the program has no mappings; nothing to emit".to_string()
+        ]);
+    }
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for (i, lm) in program.mappings.iter().enumerate() {
+        let label = format!("{}.{}", lm.network, lm.layer);
+        let Some(layer) = program.layer(&lm.network, &lm.layer) else {
+            errors.push(format!(
+                "mapping {i} (`{label}`): no such layer in the program's networks"
+            ));
+            continue;
+        };
+        let hw = hardware(&program.arch, layer, &lm.mapping);
+        if let Err(e) = crate::passes::legal::check(&program.arch, layer, &lm.mapping, hw.pe_dim) {
+            errors.push(format!(
+                "layer `{label}` (mapping {i}): the mapping is not legal for the layer: {e}"
+            ));
+            continue;
+        }
+        let dir = folder_name(i, &label);
+        let title = format!("layer {label}");
+        files.push(EmittedFile {
+            path: format!("{dir}/arch.yaml"),
+            contents: arch_yaml(&program.arch, &hw, &title),
+        });
+        files.push(EmittedFile {
+            path: format!("{dir}/problem.yaml"),
+            contents: problem_yaml(layer, &title),
+        });
+        files.push(EmittedFile {
+            path: format!("{dir}/mapping.yaml"),
+            contents: mapping_yaml(&program.arch, &hw, &lm.mapping, &title),
+        });
+    }
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::{gemmini_arch, parse_compact, Bound};
+
+    #[test]
+    fn gemmini_fans_out_columns_then_rows() {
+        let a = gemmini_arch();
+        let f = fanouts(&a, 16);
+        // Registers <- Accumulator: rows (Y); Accumulator <- Scratchpad: columns (X).
+        assert_eq!(f, vec![None, Some((1, 16)), Some((16, 1)), None]);
+    }
+
+    #[test]
+    fn sizes_are_usable_halves_or_derived() {
+        let l = Layer::conv("c", [3, 3, 8, 8, 16, 32, 1], 1, 1);
+        let m =
+            parse_compact("L3[WIO] K2 - L2[WI] K16X - L1[O] S3 R3 Q8 P8 C16X - L0[W] N1").unwrap();
+        let hw = hardware(&gemmini_arch(), &l, &m);
+        assert_eq!(hw.pe_dim, 16);
+        assert_eq!(
+            hw.usable_bytes,
+            vec![Some(1), Some(2048), Some(128 * 1024), None]
+        );
+        let mut free = gemmini_arch();
+        free.levels[2].capacity = Bound::Free;
+        free.levels[1].capacity = Bound::Free;
+        let hw = hardware(&free, &l, &m);
+        // Scratchpad: W 3*3*16*16 + I 16*10*10; accumulator per column: 8*8 outputs of 4 B.
+        assert_eq!(hw.usable_bytes[2], Some(2304 + 1600));
+        assert_eq!(hw.usable_bytes[1], Some(256));
+        assert!(hw.derived[1] && hw.derived[2]);
+    }
+}

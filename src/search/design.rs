@@ -1,0 +1,205 @@
+//! Scoring a design (one mapping per layer) the same way for every method: derive the hardware
+//! the mappings need, round it to buildable sizes, and evaluate every layer on it.
+
+use super::report::{HardwareReport, LayerReport, NetworkReport, Report};
+use crate::ir::{Arch, Hardware, HwBounds, Instances, Layer, Mapping, Objective};
+
+/// What the search needs from the exact (integer-mapping) cost model.
+pub trait Exact: Sync {
+    /// The architecture the model was built for.
+    fn arch(&self) -> &Arch;
+    /// Smallest hardware (usable bytes per level, pe_dim) that runs `m`.
+    fn min_hardware(&self, layer: &Layer, m: &Mapping) -> Hardware;
+    /// `(cycles, uJ)` of one instance of `layer` under `m` on `hw`.
+    fn cost(&self, layer: &Layer, m: &Mapping, hw: &Hardware) -> (f64, f64);
+}
+
+/// Elementwise maximum of per-layer hardware.
+pub fn max_hardware(hws: impl IntoIterator<Item = Hardware>) -> Option<Hardware> {
+    hws.into_iter().reduce(|mut a, b| {
+        a.pe_dim = a.pe_dim.max(b.pe_dim);
+        for (x, y) in a.usable_bytes.iter_mut().zip(&b.usable_bytes) {
+            *x = x.max(*y);
+        }
+        a
+    })
+}
+
+/// Round derived hardware to something buildable: integer pe_dim (at least the arch's minimum),
+/// shared buffers up to whole KiB, per-column buffers up to whole 64-byte rows per column (whole
+/// KiB in total for a 16-wide array); per-PE registers stay exact.
+pub fn round_hardware(arch: &Arch, hw: &Hardware) -> Hardware {
+    let pe_dim = hw.pe_dim.ceil().max(arch.pe_min as f64);
+    let usable_bytes = hw
+        .usable_bytes
+        .iter()
+        .zip(&arch.levels)
+        .map(|(&b, l)| match l.instances {
+            Instances::PerPe => b.ceil(),
+            // Whole 64-byte rows per column, so every size stays a whole number of bytes.
+            Instances::PerColumn => ((b / pe_dim - 1e-9) / 64.0).ceil().max(0.0) * 64.0 * pe_dim,
+            Instances::Single => ((b - 1e-9) / 1024.0).ceil().max(0.0) * 1024.0,
+        })
+        .collect();
+    Hardware {
+        pe_dim,
+        usable_bytes,
+    }
+}
+
+/// Index of the scratchpad-like level (single instance, keeps W and I) and the accumulator-like
+/// level (keeps O, not backing), used to name hardware in reports and to apply KiB bounds.
+pub fn named_levels(arch: &Arch) -> (Option<usize>, Option<usize>) {
+    use crate::ir::Tensor;
+    let sp = arch
+        .levels
+        .iter()
+        .position(|l| !l.is_backing && l.keeps.contains(Tensor::W) && l.keeps.contains(Tensor::I));
+    let acc = arch
+        .levels
+        .iter()
+        .position(|l| !l.is_backing && l.keeps.contains(Tensor::O));
+    (sp, acc)
+}
+
+/// Whether rounded hardware respects the bounds (physical sizes, as the bounds are written).
+pub fn within_bounds(arch: &Arch, hw: &Hardware, b: &HwBounds) -> bool {
+    let (sp, acc) = named_levels(arch);
+    let kib = |i: Option<usize>| i.map_or(0.0, |i| hw.physical_bytes(arch, i) / 1024.0);
+    b.pe_max.is_none_or(|m| hw.pe_dim <= m as f64 + 1e-9)
+        && b.sp_max_kib.is_none_or(|m| kib(sp) <= m + 1e-9)
+        && b.acc_max_kib.is_none_or(|m| kib(acc) <= m + 1e-9)
+}
+
+/// A scored design.
+#[derive(Clone, Debug)]
+pub struct Scored {
+    pub hardware: Hardware,
+    pub mappings: Vec<Mapping>,
+    /// Per layer `(cycles, uJ)` for one instance.
+    pub costs: Vec<(f64, f64)>,
+    pub latency: f64,
+    pub energy: f64,
+}
+
+impl Scored {
+    /// Network EDP (cycles x uJ).
+    pub fn edp(&self) -> f64 {
+        self.latency * self.energy
+    }
+    /// The value the search minimises.
+    pub fn objective(&self, o: Objective) -> f64 {
+        match o {
+            Objective::Edp => self.edp(),
+            Objective::Energy => self.energy,
+            Objective::Latency => self.latency,
+        }
+    }
+}
+
+/// Score mappings on a given hardware (count-weighted totals).
+pub fn score_on(
+    model: &dyn Exact,
+    layers: &[Layer],
+    mappings: Vec<Mapping>,
+    hw: Hardware,
+) -> Scored {
+    let costs: Vec<(f64, f64)> = layers
+        .iter()
+        .zip(&mappings)
+        .map(|(l, m)| model.cost(l, m, &hw))
+        .collect();
+    let latency = layers
+        .iter()
+        .zip(&costs)
+        .map(|(l, c)| l.count as f64 * c.0)
+        .sum();
+    let energy = layers
+        .iter()
+        .zip(&costs)
+        .map(|(l, c)| l.count as f64 * c.1)
+        .sum();
+    Scored {
+        hardware: hw,
+        mappings,
+        costs,
+        latency,
+        energy,
+    }
+}
+
+/// Score mappings on the smallest buildable hardware that runs them all.
+pub fn score(model: &dyn Exact, layers: &[Layer], mappings: Vec<Mapping>) -> Scored {
+    let hw = max_hardware(
+        layers
+            .iter()
+            .zip(&mappings)
+            .map(|(l, m)| model.min_hardware(l, m)),
+    )
+    .expect("a network has at least one layer");
+    let hw = round_hardware(model.arch(), &hw);
+    score_on(model, layers, mappings, hw)
+}
+
+/// Hardware as reports show it.
+pub fn hardware_report(arch: &Arch, hw: &Hardware) -> HardwareReport {
+    let (sp, acc) = named_levels(arch);
+    let kib = |i: Option<usize>, phys: bool| {
+        i.map_or(0.0, |i| {
+            if phys {
+                hw.physical_bytes(arch, i) / 1024.0
+            } else {
+                hw.usable_bytes[i] / 1024.0
+            }
+        })
+    };
+    HardwareReport {
+        pe_dim: hw.pe_dim.round() as u64,
+        scratchpad_kib: kib(sp, true),
+        accumulator_kib: kib(acc, true),
+        scratchpad_usable_kib: kib(sp, false),
+        accumulator_usable_kib: kib(acc, false),
+    }
+}
+
+/// Build the common report for a scored design.
+#[allow(clippy::too_many_arguments)]
+pub fn report(
+    method: &str,
+    objective: Objective,
+    seed: u64,
+    evaluations: u64,
+    seconds: f64,
+    arch: &Arch,
+    layers: &[Layer],
+    s: &Scored,
+    curve: Vec<(u64, f64)>,
+) -> Report {
+    use crate::util::finite_or;
+    Report {
+        method: method.to_string(),
+        objective: objective.name().to_string(),
+        seed,
+        evaluations,
+        seconds: finite_or(seconds, 0.0),
+        hardware: hardware_report(arch, &s.hardware),
+        network: NetworkReport {
+            latency_cycles: finite_or(s.latency, 0.0),
+            energy_uj: finite_or(s.energy, 0.0),
+            edp: finite_or(s.edp(), 0.0),
+        },
+        layers: layers
+            .iter()
+            .zip(&s.mappings)
+            .zip(&s.costs)
+            .map(|((l, m), c)| LayerReport {
+                name: l.name.clone(),
+                count: l.count,
+                mapping: m.to_string(),
+                latency_cycles: finite_or(c.0, 0.0),
+                energy_uj: finite_or(c.1, 0.0),
+            })
+            .collect(),
+        curve,
+    }
+}
