@@ -168,7 +168,7 @@ fn shipped_model_loads_and_fits_the_data() {
     let pts: Vec<_> = s.iter().map(|x| (&x.layer, &x.mapping)).collect();
     let meas: Vec<f64> = s.iter().map(|x| x.cycles.unwrap()).collect();
     let dnn = m.get(Predictor::Dnn).expect("the shipped model has dnn");
-    let a = learn::stats::Accuracy::of(&dnn.predict(&pts, None).unwrap(), &meas);
+    let a = dosa::model::stats::error_stats(&dnn.predict(&pts, None).unwrap(), &meas);
     // On its own training data; held-out figures are in the file and the README.
     assert!(a.spearman > 0.95, "{a:?}");
     assert_eq!(m.file.training.held_out.len(), 2);

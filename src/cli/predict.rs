@@ -1,8 +1,8 @@
 //! `dosa predict`: accuracy of every latency predictor against measured RTL cycles.
 
 use super::CliError;
-use crate::learn::stats::Accuracy;
 use crate::learn::{analytical, data, plot, LatencyModel};
+use crate::model::stats::error_stats;
 use clap::Args;
 use std::path::PathBuf;
 
@@ -67,7 +67,7 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
         std::fs::create_dir_all(dir)
             .map_err(|e| CliError::Usage(format!("{}: {e}", dir.display())))?;
         for (name, p) in &preds {
-            let a = Accuracy::of(p, &meas);
+            let a = error_stats(p, &meas);
             let title = format!(
                 "{name}: {} rows, MAPE {:.1}%, Spearman {:.3}",
                 samples.len(),
@@ -82,7 +82,7 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
         let mut obj = serde_json::Map::new();
         obj.insert("rows".into(), samples.len().into());
         for (name, p) in &preds {
-            let a = Accuracy::of(p, &meas);
+            let a = error_stats(p, &meas);
             obj.insert(
                 (*name).into(),
                 serde_json::json!({"mape": a.mape, "median_ape": a.median_ape, "spearman": a.spearman}),
@@ -99,7 +99,7 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
             "predictor", "MAPE %", "median APE", "Spearman"
         );
         for (name, p) in &preds {
-            let a = Accuracy::of(p, &meas);
+            let a = error_stats(p, &meas);
             println!(
                 "{:<11} {:>9.2} {:>11.2} {:>9.4}",
                 name, a.mape, a.median_ape, a.spearman

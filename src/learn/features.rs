@@ -309,6 +309,7 @@ pub fn compute<T: Num>(
     // --- reuse at DRAM: fills of each tensor's tile (MODEL.md section 5's stationarity rule) ---
     let keeper = |t: Tensor| if t == Tensor::O { 1 } else { 2 };
     let mut traffic = Vec::with_capacity(3);
+    let mut rows = Vec::with_capacity(3);
     for t in Tensor::ALL {
         let mut started = false;
         let mut fills = T::cst(0.0);
@@ -328,7 +329,27 @@ pub fn compute<T: Num>(
         let tr = fills + tiles[k][t.index()];
         put(&|| format!("reuse.log_dram_{}", t.letter()), tr);
         traffic.push(tr);
+        // DMA moves rows of the innermost (contiguous) dim, at most 16 words each: a tile of
+        // few channels costs as many requests as a full one.
+        let inner = match t {
+            Tensor::I => cum(k, Dim::C),
+            _ => cum(k, Dim::K),
+        };
+        let per_row =
+            lse(&[T::cst(0.0), (inner - T::cst(16f64.ln())).scale(ROOF_K)]).scale(1.0 / ROOF_K);
+        let r = tr - inner + per_row;
+        put(&|| format!("dma.log_rows_{}", t.letter()), r);
+        rows.push(r);
     }
+    let all_rows = lse(&rows);
+    put(&|| "dma.log_rows".into(), all_rows);
+    let iters3 = sum(Dim::ALL.into_iter().map(|d| lt(LEVELS - 1, d)));
+    put(&|| "iter.log_rows".into(), all_rows - iters3);
+    put(&|| "iter.log_macs".into(), T::cst(log_macs) - iters3);
+    put(
+        &|| "iter.log_compute".into(),
+        T::cst(log_macs) - s_c - s_k - iters3,
+    );
     let dram = lse(&traffic);
     put(&|| "reuse.log_dram".into(), dram);
     let compute = T::cst(log_macs) - s_c - s_k;

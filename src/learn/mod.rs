@@ -18,7 +18,6 @@ pub mod features;
 pub mod mlp;
 pub mod plot;
 pub mod predictor;
-pub mod stats;
 pub mod train;
 
 pub use analytical::Roofline;

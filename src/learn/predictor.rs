@@ -4,8 +4,8 @@
 use super::analytical::{log_terms, Roofline};
 use super::features::{self, Set, N_FACTOR_VARS, N_TERMS, N_VARS};
 use super::mlp::{Activation, DenseJson, Mlp, TrainConfig};
-use super::stats::Accuracy;
 use crate::ir::{Layer, Mapping, Predictor};
+use crate::model::stats::ErrorStats;
 use ndarray::Array2;
 use serde::{Deserialize, Serialize};
 
@@ -40,7 +40,7 @@ pub struct SplitReport {
     pub accuracy: Vec<(String, AccuracyJson)>,
 }
 
-/// [`Accuracy`] with serde both ways (figures in percent, as `dosa predict --json` prints).
+/// The figures of [`ErrorStats`] this module reports, with serde both ways (figures in percent, as `dosa predict --json` prints).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct AccuracyJson {
     pub mape: f64,
@@ -48,8 +48,8 @@ pub struct AccuracyJson {
     pub spearman: f64,
 }
 
-impl From<Accuracy> for AccuracyJson {
-    fn from(a: Accuracy) -> Self {
+impl From<ErrorStats> for AccuracyJson {
+    fn from(a: ErrorStats) -> Self {
         AccuracyJson {
             mape: a.mape,
             median_ape: a.median_ape,

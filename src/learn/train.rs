@@ -13,8 +13,8 @@ use super::predictor::{
     feature_matrix, AccuracyJson, LatencyModel, Learned, LearnedFile, ModelFile, SplitReport,
     TrainingInfo, FORMAT, VERSION,
 };
-use super::stats::Accuracy;
 use crate::ir::Predictor;
+use crate::model::stats::error_stats;
 use crate::util::Rng;
 use ndarray::{Array1, Array2, Axis};
 use rayon::prelude::*;
@@ -271,7 +271,10 @@ pub fn evaluate_split(
             .iter()
             .map(|&i| r.cycles(&samples[i].layer, &samples[i].mapping))
             .collect::<Result<_, _>>()?;
-        accuracy.push(("analytical".to_string(), Accuracy::of(&pred, &meas).into()));
+        accuracy.push((
+            "analytical".to_string(),
+            AccuracyJson::from(error_stats(&pred, &meas)),
+        ));
         predictors.push(Predictor::Both);
     }
     for p in predictors {
@@ -294,7 +297,7 @@ pub fn evaluate_split(
         }
         accuracy.push((
             p.name().to_string(),
-            AccuracyJson::from(Accuracy::of(&pred, &meas)),
+            AccuracyJson::from(error_stats(&pred, &meas)),
         ));
         epochs.push((
             p.name().to_string(),
