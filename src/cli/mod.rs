@@ -7,6 +7,7 @@ pub mod emit;
 pub mod fmt;
 pub mod import;
 pub mod tile;
+pub mod validate;
 
 pub mod fit;
 pub mod predict;
@@ -38,6 +39,8 @@ pub enum Command {
     Tile(tile::TileArgs),
     /// Generate code or tool inputs from a program's mappings.
     Emit(emit::EmitArgs),
+    /// Check the cost model against Timeloop results (MAPE, percentiles, Spearman).
+    Validate(validate::ValidateArgs),
     /// Train the learned RTL-latency predictors on measured cycles.
     Fit(fit::FitArgs),
     /// Score every latency predictor against measured RTL cycles.
@@ -87,6 +90,7 @@ pub fn run(command: Command) -> Result<i32, CliError> {
         Command::Import(a) => import::run(a),
         Command::Tile(a) => tile::run(a),
         Command::Emit(a) => emit::run(a),
+        Command::Validate(a) => validate::run(a),
         Command::Fit(a) => fit::run(a),
         Command::Predict(a) => predict::run(a),
     }

@@ -2,10 +2,12 @@
 //!
 //! - [`gemmini_tiler`]: Gemmini's own tilers (the `gemmini-default` baseline) and their mappings;
 //! - [`gemmini_c`]: a C program for `gemmini-rocc-tests/bareMetalC` running the mapped layers;
-//! - [`timeloop`]: Timeloop v0.4 YAML to cross-check any result.
+//! - [`timeloop`]: Timeloop v0.4 YAML to cross-check any result;
+//! - [`plot`]: PNG charts (log-x scatter, log-log scatter, log-y lines) for reports.
 
 pub mod gemmini_c;
 pub mod gemmini_tiler;
+pub mod plot;
 pub mod timeloop;
 
 use std::path::{Path, PathBuf};

@@ -344,9 +344,9 @@ pub fn evaluate_layer(
 fn triples(tr: &[rules::Traffic<f64>; 3]) -> ([f64; 3], [f64; 3], [f64; 3]) {
     let g = |o: Option<f64>| o.unwrap_or(0.0);
     (
-        tr.clone().map(|x| g(x.reads)),
-        tr.clone().map(|x| g(x.fills)),
-        tr.clone().map(|x| g(x.updates)),
+        tr.map(|x| g(x.reads)),
+        tr.map(|x| g(x.fills)),
+        tr.map(|x| g(x.updates)),
     )
 }
 
@@ -408,7 +408,7 @@ fn timeloop_head(
     let mut cycles = cc;
     let mut energy_pj = costs.macs * arch.mac_energy_pj;
     let mut levels = Vec::with_capacity(arch.levels.len());
-    for l in 0..arch.levels.len() {
+    for (l, &el) in e.iter().enumerate() {
         let (reads, fills, updates) = triples(&costs.traffic[l]);
         let inst = costs.instances[l].unwrap_or(1.0);
         let total = rules::level_total(&F64, &costs.traffic[l]).unwrap_or(0.0);
@@ -433,7 +433,7 @@ fn timeloop_head(
                 (per / block).ceil() * block * inst
             })
             .sum();
-        let level_energy = rounded * e[l];
+        let level_energy = rounded * el;
         energy_pj += level_energy;
         levels.push(LevelEval {
             name: arch.levels[l].name.clone(),
@@ -443,7 +443,7 @@ fn timeloop_head(
             total,
             cycles: level_cycles,
             energy_uj: level_energy * 1e-6,
-            pj_per_access: e[l],
+            pj_per_access: el,
         });
     }
     let energy_uj = energy_pj * 1e-6;
