@@ -1,7 +1,8 @@
 //! `dosa predict`: accuracy of every latency predictor against measured RTL cycles.
 
 use super::CliError;
-use crate::learn::{analytical, data, plot, LatencyModel};
+use crate::emit::plot::scatter_loglog;
+use crate::learn::{analytical, data, LatencyModel};
 use crate::model::stats::error_stats;
 use clap::Args;
 use std::path::PathBuf;
@@ -64,8 +65,8 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
         .map_err(|e| CliError::Input(format!("error: {e}")))?;
     let meas: Vec<f64> = samples.iter().map(|s| s.cycles.unwrap_or(1.0)).collect();
     if let Some(dir) = &args.plot {
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", dir.display())))?;
+        // Render everything first, so a plotting failure writes no file.
+        let mut pngs = Vec::new();
         for (name, p) in &preds {
             let a = error_stats(p, &meas);
             let title = format!(
@@ -74,8 +75,22 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
                 a.mape,
                 a.spearman
             );
-            plot::scatter(&dir.join(format!("{name}.png")), &title, &meas, p)
-                .map_err(CliError::Usage)?;
+            let pts: Vec<(f64, f64)> = meas.iter().copied().zip(p.iter().copied()).collect();
+            let png = scatter_loglog(
+                &title,
+                "measured RTL cycles",
+                "predicted cycles",
+                &pts,
+                true,
+            )
+            .map_err(CliError::Usage)?;
+            pngs.push((dir.join(format!("{name}.png")), png));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", dir.display())))?;
+        for (path, png) in pngs {
+            crate::util::write_atomic(&path, &png)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
         }
     }
     if args.json {

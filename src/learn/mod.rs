@@ -16,7 +16,6 @@ pub mod analytical;
 pub mod data;
 pub mod features;
 pub mod mlp;
-pub mod plot;
 pub mod predictor;
 pub mod train;
 
