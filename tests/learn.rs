@@ -4,7 +4,7 @@
 use dosa::ir::Predictor;
 use dosa::learn::mlp::TrainConfig;
 use dosa::learn::predictor::ModelFile;
-use dosa::learn::{self, FitOptions, LatencyModel, LearnInput, N_FACTOR_VARS, N_VARS};
+use dosa::learn::{self, FitOptions, LatencyModel, LearnInput, N_FACTOR_VARS, N_TERMS, N_VARS};
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -50,17 +50,19 @@ fn subset(n: usize) -> Vec<learn::Sample> {
 #[test]
 fn fit_is_byte_identical_for_a_seed() {
     let s = subset(200);
-    let a = learn::fit(&s, None, &small_opts(7), &|| ())
-        .unwrap()
-        .to_json();
-    let b = learn::fit(&s, None, &small_opts(7), &|| ())
-        .unwrap()
-        .to_json();
+    let roof = learn::analytical::default_roofline().unwrap();
+    let mut o = small_opts(7);
+    o.predictors = vec![Predictor::Both, Predictor::Dnn];
+    let fit = |o: &FitOptions| {
+        learn::fit(&s, Some(roof.as_ref()), o, &|| ())
+            .unwrap()
+            .to_json()
+    };
+    let a = fit(&o);
+    let b = fit(&o);
     assert!(a == b, "two fits with the same seed differ");
-    let c = learn::fit(&s, None, &small_opts(8), &|| ())
-        .unwrap()
-        .to_json();
-    assert!(a != c, "the seed has no effect");
+    o.seed = 8;
+    assert!(a != fit(&o), "the seed has no effect");
     assert!(a.len() < 5 << 20);
 }
 
@@ -100,62 +102,114 @@ fn model_file_round_trips_and_rejects_other_versions() {
     assert!(LatencyModel::from_file(wrong_default).is_err());
 }
 
-/// The gradient the search uses matches finite differences of the model's own output.
+/// The gradients the search uses match finite differences of the model's own outputs, for both
+/// learned predictors, with respect to the log tile factors and (for `both`) the roofline terms.
 #[test]
-fn output_gradient_matches_finite_differences() {
+fn gradients_match_finite_differences() {
     let s = subset(150);
+    let roof = learn::analytical::default_roofline().expect("the cost model is built in");
     let mut o = small_opts(3);
+    o.predictors = vec![Predictor::Both, Predictor::Dnn];
     o.evaluate = false;
     o.config.max_epochs = 40;
-    let m = learn::fit(&s, None, &o, &|| ()).unwrap();
-    let dnn = m.get(Predictor::Dnn).unwrap();
-    for sample in s.iter().step_by(37) {
-        let mut u = learn::log_factors(&sample.mapping);
-        // Off the integer point, as during descent.
-        for (i, x) in u.iter_mut().enumerate() {
-            *x += 0.02 * (((i * 5) % 7) as f64 - 3.0) / 3.0;
-        }
-        let out = |u: &[f64; N_FACTOR_VARS]| {
-            let inp = LearnInput {
-                layer: &sample.layer,
-                mapping: &sample.mapping,
-                log_factors: u,
-                log_terms: None,
+    let m = learn::fit(&s, Some(roof.as_ref()), &o, &|| ()).unwrap();
+    for p in [Predictor::Dnn, Predictor::Both] {
+        let l = m.get(p).unwrap();
+        for sample in s.iter().step_by(37) {
+            let mut terms =
+                learn::analytical::log_terms(&roof.terms(&sample.layer, &sample.mapping).unwrap());
+            let at_terms = terms;
+            // Roofline terms often tie (compute = accumulator); the maximum has no derivative
+            // there, so step off the tie.
+            for (k, t) in terms.iter_mut().enumerate() {
+                *t += 0.01 * k as f64;
+            }
+            let mut u = learn::log_factors(&sample.mapping);
+            // Off the integer point, as during descent.
+            for (i, x) in u.iter_mut().enumerate() {
+                *x += 0.02 * (((i * 5) % 7) as f64 - 3.0) / 3.0;
+            }
+            let out = |u: &[f64; N_FACTOR_VARS], t: &[f64; N_TERMS], corr: bool| {
+                let inp = LearnInput {
+                    layer: &sample.layer,
+                    mapping: &sample.mapping,
+                    log_factors: u,
+                    log_terms: Some(*t),
+                };
+                let mut g = vec![0.0; N_VARS];
+                let y = if corr {
+                    l.correction_and_grad(&inp, &mut g)
+                } else {
+                    l.log_cycles_and_grad(&inp, &mut g)
+                };
+                (y.unwrap(), g)
             };
-            let mut g = vec![0.0; N_VARS];
-            let y = dnn.log_cycles_and_grad(&inp, &mut g).unwrap();
-            (y, g)
-        };
-        let (y0, g) = out(&u);
-        assert!(y0.is_finite());
-        // At the integer point the output is the log of what `predict` returns.
-        let at_int = learn::log_factors(&sample.mapping);
-        let p = dnn
-            .predict(&[(&sample.layer, &sample.mapping)], None)
-            .unwrap()[0];
-        assert!((out(&at_int).0 - p.ln()).abs() < 1e-9);
-        let h = 1e-5;
-        let mut nonzero = 0;
-        for v in 0..N_FACTOR_VARS {
-            let (mut a, mut b) = (u, u);
-            a[v] += h;
-            b[v] -= h;
-            let fd = (out(&a).0 - out(&b).0) / (2.0 * h);
+            // At the integer point the log cycles are the log of what `predict` returns.
+            let at_int = learn::log_factors(&sample.mapping);
+            let pred = l
+                .predict(&[(&sample.layer, &sample.mapping)], Some(roof.as_ref()))
+                .unwrap()[0];
             assert!(
-                (fd - g[v]).abs() < 1e-6 * (1.0 + fd.abs()),
-                "var {v}: fd {fd} vs {}",
-                g[v]
+                (out(&at_int, &at_terms, false).0 - pred.ln()).abs() < 1e-9,
+                "{p:?}"
             );
-            if g[v].abs() > 1e-9 {
-                nonzero += 1;
+            for corr in [true, false] {
+                let (y0, g) = out(&u, &terms, corr);
+                assert!(y0.is_finite());
+                let h = 1e-5;
+                let mut nonzero = 0;
+                for v in 0..N_VARS {
+                    let (mut ua, mut ub, mut ta, mut tb) = (u, u, terms, terms);
+                    if v < N_FACTOR_VARS {
+                        ua[v] += h;
+                        ub[v] -= h;
+                    } else {
+                        ta[v - N_FACTOR_VARS] += h;
+                        tb[v - N_FACTOR_VARS] -= h;
+                    }
+                    let fd = (out(&ua, &ta, corr).0 - out(&ub, &tb, corr).0) / (2.0 * h);
+                    assert!(
+                        (fd - g[v]).abs() < 1e-6 * (1.0 + fd.abs()),
+                        "{p:?} var {v}: fd {fd} vs {}",
+                        g[v]
+                    );
+                    if g[v].abs() > 1e-9 {
+                        nonzero += 1;
+                    }
+                }
+                assert!(nonzero > 5, "the gradient is nearly all zero");
+                let terms_used = g[N_FACTOR_VARS..].iter().any(|&x| x != 0.0);
+                assert_eq!(
+                    terms_used,
+                    p == Predictor::Both,
+                    "only `both` sees the roofline terms"
+                );
             }
         }
-        assert!(nonzero > 5, "the gradient is nearly all zero");
-        assert!(
-            g[N_FACTOR_VARS..].iter().all(|&x| x == 0.0),
-            "dnn does not see roofline terms"
-        );
     }
+    // The file-level call is the `both` correction.
+    let sample = &s[0];
+    let u = learn::log_factors(&sample.mapping);
+    let terms = learn::analytical::log_terms(&roof.terms(&sample.layer, &sample.mapping).unwrap());
+    let inp = LearnInput {
+        layer: &sample.layer,
+        mapping: &sample.mapping,
+        log_factors: &u,
+        log_terms: Some(terms),
+    };
+    let (mut g1, mut g2) = (vec![0.0; N_VARS], vec![0.0; N_VARS]);
+    let a = m.correction_and_grad(&inp, &mut g1).unwrap();
+    let b = m
+        .get(Predictor::Both)
+        .unwrap()
+        .correction_and_grad(&inp, &mut g2)
+        .unwrap();
+    assert_eq!((a, &g1), (b, &g2));
+    let no_terms = LearnInput {
+        log_terms: None,
+        ..inp
+    };
+    assert!(m.correction_and_grad(&no_terms, &mut g1).is_err());
 }
 
 #[test]
@@ -164,14 +218,40 @@ fn shipped_model_loads_and_fits_the_data() {
     let m = LatencyModel::load(&path)
         .expect("models/gemmini-rtl.json is current; regenerate it as the README says");
     assert!(std::fs::metadata(&path).unwrap().len() < 5 << 20);
+    assert_eq!(m.file.default, Predictor::Both);
     let s = samples();
+    let roof = learn::analytical::default_roofline().unwrap();
     let pts: Vec<_> = s.iter().map(|x| (&x.layer, &x.mapping)).collect();
     let meas: Vec<f64> = s.iter().map(|x| x.cycles.unwrap()).collect();
-    let dnn = m.get(Predictor::Dnn).expect("the shipped model has dnn");
-    let a = dosa::model::stats::error_stats(&dnn.predict(&pts, None).unwrap(), &meas);
-    // On its own training data; held-out figures are in the file and the README.
-    assert!(a.spearman > 0.95, "{a:?}");
-    assert_eq!(m.file.training.held_out.len(), 2);
+    let analytical: Vec<f64> = pts
+        .iter()
+        .map(|(l, mp)| roof.cycles(l, mp).unwrap())
+        .collect();
+    let base = dosa::model::stats::error_stats(&analytical, &meas);
+    for p in [Predictor::Dnn, Predictor::Both] {
+        let pred = m
+            .get(p)
+            .unwrap()
+            .predict(&pts, Some(roof.as_ref()))
+            .unwrap();
+        let a = dosa::model::stats::error_stats(&pred, &meas);
+        // On its own training data; the held-out figures are recorded in the file.
+        assert!(
+            a.spearman > 0.97 && a.spearman > base.spearman,
+            "{p:?}: {a:?}"
+        );
+        assert!(a.mape < base.mape, "{p:?}: {a:?} vs analytical {base:?}");
+    }
+    let held = &m.file.training.held_out;
+    assert_eq!(
+        held.iter().map(|r| r.split.as_str()).collect::<Vec<_>>(),
+        ["layer", "row"]
+    );
+    for r in held {
+        let get = |n: &str| r.accuracy.iter().find(|(k, _)| k == n).unwrap().1;
+        // The learned predictors rank held-out points better than the analytical model.
+        assert!(get("both").spearman > get("analytical").spearman, "{r:?}");
+    }
 }
 
 fn dosa(args: &[&str]) -> std::process::Output {
@@ -203,8 +283,6 @@ fn fit_and_predict_commands() {
         c,
         "-o",
         m,
-        "--predictor",
-        "dnn",
         "--epochs",
         "20",
         "--hidden",
@@ -238,13 +316,23 @@ fn fit_and_predict_commands() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["rows"], 128);
-    for k in ["mape", "median_ape", "spearman"] {
-        assert!(v["dnn"][k].as_f64().unwrap().is_finite(), "{v}");
+    for p in ["analytical", "dnn", "both"] {
+        for k in ["mape", "median_ape", "spearman"] {
+            assert!(v[p][k].as_f64().is_some_and(f64::is_finite), "{v}");
+        }
+        let png = std::fs::read(plots.join(format!("{p}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     }
-    let png = std::fs::read(plots.join("dnn.png")).unwrap();
-    assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    // Keys in the documented order.
+    let pos = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
+    assert!(
+        pos("rows") < pos("analytical")
+            && pos("analytical") < pos("dnn")
+            && pos("dnn") < pos("both")
+    );
 
     // Failing commands write nothing.
     let bad = dir.join("bad.csv");

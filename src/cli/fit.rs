@@ -33,6 +33,12 @@ pub struct FitArgs {
     /// Hidden layer widths, comma-separated.
     #[arg(long, value_delimiter = ',', default_value = "32,32")]
     pub hidden: Vec<usize>,
+    /// L2 penalty on the weights.
+    #[arg(long, default_value_t = 1e-2)]
+    pub weight_decay: f64,
+    /// Adam step size.
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
     /// Hidden nonlinearity: tanh or gelu.
     #[arg(long, default_value = "tanh", value_parser = parse_activation)]
     pub activation: Activation,
@@ -91,10 +97,18 @@ pub fn print_table(reports: &[SplitReport]) {
 
 /// Run `dosa fit`.
 pub fn run(args: FitArgs) -> Result<i32, CliError> {
-    if args.hidden.is_empty() || args.hidden.contains(&0) || args.ensemble == 0 || args.epochs == 0
+    let rates_ok = args.lr > 0.0
+        && args.lr.is_finite()
+        && args.weight_decay >= 0.0
+        && args.weight_decay.is_finite();
+    if args.hidden.is_empty()
+        || args.hidden.contains(&0)
+        || args.ensemble == 0
+        || args.epochs == 0
+        || !rates_ok
     {
         return Err(CliError::Usage(
-            "--hidden widths, --ensemble and --epochs must be positive".into(),
+            "--hidden widths, --ensemble, --epochs and --lr must be positive, --weight-decay not negative".into(),
         ));
     }
     let samples =
@@ -110,6 +124,8 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
             hidden: args.hidden.clone(),
             act: args.activation,
             max_epochs: args.epochs,
+            weight_decay: args.weight_decay,
+            lr: args.lr,
             ..Default::default()
         },
         ..Default::default()

@@ -2,6 +2,7 @@
 
 use super::CliError;
 use crate::emit::plot::scatter_loglog;
+use crate::learn::predictor::AccuracyJson;
 use crate::learn::{analytical, data, LatencyModel};
 use crate::model::stats::error_stats;
 use clap::Args;
@@ -22,6 +23,19 @@ pub struct PredictArgs {
     /// Write predicted-vs-measured scatter plots (PNG, log-log) into this folder.
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
+}
+
+/// What `dosa predict --json` prints, in this key order; a predictor the model or build lacks is
+/// left out.
+#[derive(serde::Serialize)]
+struct PredictReport {
+    rows: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analytical: Option<AccuracyJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dnn: Option<AccuracyJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    both: Option<AccuracyJson>,
 }
 
 /// Predictions of every available predictor for the rows, in report order.
@@ -94,18 +108,21 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
         }
     }
     if args.json {
-        let mut obj = serde_json::Map::new();
-        obj.insert("rows".into(), samples.len().into());
-        for (name, p) in &preds {
-            let a = error_stats(p, &meas);
-            obj.insert(
-                (*name).into(),
-                serde_json::json!({"mape": a.mape, "median_ape": a.median_ape, "spearman": a.spearman}),
-            );
-        }
+        let get = |n: &str| {
+            preds
+                .iter()
+                .find(|(name, _)| *name == n)
+                .map(|(_, p)| AccuracyJson::from(error_stats(p, &meas)))
+        };
+        let report = PredictReport {
+            rows: samples.len(),
+            analytical: get("analytical"),
+            dnn: get("dnn"),
+            both: get("both"),
+        };
         println!(
             "{}",
-            serde_json::to_string_pretty(&serde_json::Value::Object(obj)).unwrap_or_default()
+            serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
         println!("{} rows", samples.len());

@@ -404,6 +404,7 @@ mod tests {
             max_epochs: 300,
             batch: 32,
             lr: 5e-3,
+            weight_decay: 1e-4,
             ..Default::default()
         };
         let out = train(x.view(), &y, None, &cfg, &mut Rng::new(1), &|| ());

@@ -94,6 +94,8 @@ pub struct LearnedFile {
     pub feature_scale: Vec<f64>,
     pub target_mean: f64,
     pub target_std: f64,
+    /// Added to the log output: the MAPE calibration fitted on the members' held-out rows.
+    pub log_shift: f64,
     /// Early-stopping epoch of each member.
     pub member_epochs: Vec<usize>,
     pub members: Vec<Vec<DenseJson>>,
@@ -230,7 +232,7 @@ impl Learned {
             .chain(&file.feature_scale)
             .all(|x| x.is_finite());
         let std_ok = file.target_std.is_finite() && file.target_std > 0.0;
-        if !finite || !file.target_mean.is_finite() || !std_ok {
+        if !finite || !file.target_mean.is_finite() || !std_ok || !file.log_shift.is_finite() {
             return Err("the model's normalisation constants are not finite".into());
         }
         if file.members.is_empty() {
@@ -285,7 +287,7 @@ impl Learned {
                 };
             }
         }
-        y / k * self.file.target_std + self.file.target_mean
+        y / k * self.file.target_std + self.file.target_mean + self.file.log_shift
     }
 
     /// Shared body of the two gradient calls: (log correction, base feature) with the gradient
@@ -399,7 +401,8 @@ impl Learned {
         sum.iter()
             .enumerate()
             .map(|(i, s)| {
-                let out = s / k * self.file.target_std + self.file.target_mean;
+                let out =
+                    s / k * self.file.target_std + self.file.target_mean + self.file.log_shift;
                 // `both`: the base feature is ln(analytical), up to the one-cycle floor.
                 let base = if self.file.predictor == Predictor::Both {
                     analytical[i].max(1.0)

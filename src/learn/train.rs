@@ -174,7 +174,7 @@ fn train_ensemble(
         .collect();
     let local: Vec<usize> = (0..idx.len()).collect();
     let local_samples: Vec<Sample> = idx.iter().map(|&i| samples[i].clone()).collect();
-    let members: Vec<mlp::TrainOutcome> = seeds
+    let members: Vec<(mlp::TrainOutcome, Vec<f64>)> = seeds
         .into_par_iter()
         .map(|mut r| {
             let (fit_rows, stop_rows) =
@@ -183,16 +183,24 @@ fn train_ensemble(
             let yf = yz.select(Axis(0), &fit_rows);
             let xs = z.select(Axis(0), &stop_rows);
             let ys_ = yz.select(Axis(0), &stop_rows);
-            mlp::train(
+            let out = mlp::train(
                 xf.view(),
                 &yf,
                 Some((xs.view(), &ys_)),
                 &opts.config,
                 &mut r,
                 tick,
-            )
+            );
+            // Log-space errors on rows this member never trained on, for the calibration.
+            let err: Vec<f64> = (&out.net.predict(xs.view()) - &ys_)
+                .iter()
+                .map(|e| e * ys)
+                .collect();
+            (out, err)
         })
         .collect();
+    let errors: Vec<f64> = members.iter().flat_map(|m| m.1.iter().copied()).collect();
+    let members: Vec<mlp::TrainOutcome> = members.into_iter().map(|m| m.0).collect();
     Ok(LearnedFile {
         predictor: if prep.set == Set::WithRoofline {
             Predictor::Both
@@ -205,9 +213,35 @@ fn train_ensemble(
         feature_scale: scale.to_vec(),
         target_mean: ym,
         target_std: ys,
+        log_shift: mape_shift(&errors),
         member_epochs: members.iter().map(|m| m.best_epoch).collect(),
         members: members.iter().map(|m| m.net.to_json()).collect(),
     })
+}
+
+/// The constant `c` minimising the mean of `|exp(e + c) - 1|` over log-space errors `e`: the
+/// MAPE-optimal scaling of a predictor whose log errors are spread (an over-prediction costs
+/// more than an under-prediction of the same log size). Ranks, and so Spearman and the search's
+/// gradients, are unchanged. Searched on a fixed grid, so it is deterministic.
+pub fn mape_shift(errors: &[f64]) -> f64 {
+    if errors.is_empty() {
+        return 0.0;
+    }
+    let cost = |c: f64| {
+        errors
+            .iter()
+            .map(|e| ((e + c).exp() - 1.0).abs())
+            .sum::<f64>()
+    };
+    let (mut best, mut best_cost) = (0.0, cost(0.0));
+    for k in -300..=100 {
+        let c = k as f64 * 0.005;
+        let v = cost(c);
+        if v < best_cost {
+            (best, best_cost) = (c, v);
+        }
+    }
+    best
 }
 
 /// Test sets of a `k`-fold split: keys (layers or rows) shuffled, then dealt round-robin.
