@@ -11,6 +11,9 @@ pub mod search;
 pub mod tile;
 pub mod validate;
 
+pub mod fit;
+pub mod predict;
+
 use clap::{Parser, Subcommand};
 
 /// Top-level parser; `dosa --help` lists the commands.
@@ -46,6 +49,10 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Check the cost model against Timeloop results (MAPE, percentiles, Spearman).
     Validate(validate::ValidateArgs),
+    /// Train the learned RTL-latency predictors on measured cycles.
+    Fit(fit::FitArgs),
+    /// Score every latency predictor against measured RTL cycles.
+    Predict(predict::PredictArgs),
 }
 
 /// Failure of a command: `Input` errors were already reported as diagnostics (exit 1),
@@ -95,5 +102,7 @@ pub fn run(command: Command) -> Result<i32, CliError> {
         Command::Emit(a) => emit::run(a),
         Command::Eval(a) => eval::run(a),
         Command::Validate(a) => validate::run(a),
+        Command::Fit(a) => fit::run(a),
+        Command::Predict(a) => predict::run(a),
     }
 }

@@ -1,0 +1,170 @@
+//! `dosa fit`: train the learned RTL-latency predictors on measured cycles and write a model file.
+
+use super::CliError;
+use crate::ir::Predictor;
+use crate::learn::mlp::Activation;
+use crate::learn::predictor::SplitReport;
+use crate::learn::{analytical, data, train, FitOptions};
+use clap::Args;
+use std::io::IsTerminal;
+use std::path::PathBuf;
+
+/// `dosa fit --rtl CSV -o MODEL [--predictor both,dnn] [--seed S]`
+#[derive(Args, Debug)]
+pub struct FitArgs {
+    /// Measured RTL cycles (columns `prob.*`, `mapping.mapping`, `target.gemmini_cycle`).
+    #[arg(long, value_name = "CSV")]
+    pub rtl: PathBuf,
+    /// Where to write the model (JSON).
+    #[arg(short = 'o', long = "output", value_name = "MODEL")]
+    pub output: PathBuf,
+    /// Learned predictors to fit, comma-separated; the first is the file's default.
+    #[arg(long, value_delimiter = ',', default_value = "both,dnn", value_parser = parse_predictor)]
+    pub predictor: Vec<Predictor>,
+    /// Seed of every random choice (splits, initial weights, shuffling).
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Networks averaged per predictor.
+    #[arg(long, default_value_t = 4)]
+    pub ensemble: usize,
+    /// Most epochs per network (early stopping usually ends sooner).
+    #[arg(long, default_value_t = 1500)]
+    pub epochs: usize,
+    /// Hidden layer widths, comma-separated.
+    #[arg(long, value_delimiter = ',', default_value = "32,32")]
+    pub hidden: Vec<usize>,
+    /// L2 penalty on the weights.
+    #[arg(long, default_value_t = 1e-2)]
+    pub weight_decay: f64,
+    /// Adam step size.
+    #[arg(long, default_value_t = 2e-3)]
+    pub lr: f64,
+    /// Hidden nonlinearity: tanh or gelu.
+    #[arg(long, default_value = "tanh", value_parser = parse_activation)]
+    pub activation: Activation,
+    /// Cross-validate the held-out figures over this many folds (1: one 20% hold-out).
+    #[arg(long, default_value_t = 1)]
+    pub cv: usize,
+    /// Skip the held-out evaluations (faster; the file then records none).
+    #[arg(long)]
+    pub no_eval: bool,
+    /// Print the held-out figures as JSON instead of a table.
+    #[arg(long)]
+    pub json: bool,
+}
+
+fn parse_predictor(s: &str) -> Result<Predictor, String> {
+    match s {
+        "dnn" => Ok(Predictor::Dnn),
+        "both" => Ok(Predictor::Both),
+        "analytical" => Err("`analytical` has nothing to fit; choose `dnn` or `both`".into()),
+        _ => Err(format!("unknown predictor `{s}` (expected dnn or both)")),
+    }
+}
+
+fn parse_activation(s: &str) -> Result<Activation, String> {
+    match s {
+        "tanh" => Ok(Activation::Tanh),
+        "gelu" => Ok(Activation::Gelu),
+        _ => Err(format!("unknown activation `{s}` (expected tanh or gelu)")),
+    }
+}
+
+/// Print held-out figures as a table (stdout).
+pub fn print_table(reports: &[SplitReport]) {
+    for r in reports {
+        let how = if r.folds > 1 {
+            format!("{}-fold cross-validation", r.folds)
+        } else {
+            "one hold-out".to_string()
+        };
+        println!(
+            "held out by {} ({how}): {} test rows ({} layers), {} training rows per fit",
+            r.split, r.test_rows, r.test_layers, r.train_rows
+        );
+        println!(
+            "  {:<11} {:>9} {:>11} {:>9}",
+            "predictor", "MAPE %", "median APE", "Spearman"
+        );
+        for (name, a) in &r.accuracy {
+            println!(
+                "  {:<11} {:>9.2} {:>11.2} {:>9.4}",
+                name, a.mape, a.median_ape, a.spearman
+            );
+        }
+    }
+}
+
+/// Run `dosa fit`.
+pub fn run(args: FitArgs) -> Result<i32, CliError> {
+    let rates_ok = args.lr > 0.0
+        && args.lr.is_finite()
+        && args.weight_decay >= 0.0
+        && args.weight_decay.is_finite();
+    if args.hidden.is_empty()
+        || args.hidden.contains(&0)
+        || args.ensemble == 0
+        || args.epochs == 0
+        || !rates_ok
+    {
+        return Err(CliError::Usage(
+            "--hidden widths, --ensemble, --epochs and --lr must be positive, --weight-decay not negative".into(),
+        ));
+    }
+    let samples =
+        data::load_csv(&args.rtl, true).map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let roof = analytical::default_roofline();
+    let opts = FitOptions {
+        predictors: args.predictor.clone(),
+        seed: args.seed,
+        ensemble: args.ensemble,
+        evaluate: !args.no_eval,
+        k_folds: args.cv.max(1),
+        config: crate::learn::mlp::TrainConfig {
+            hidden: args.hidden.clone(),
+            act: args.activation,
+            max_epochs: args.epochs,
+            weight_decay: args.weight_decay,
+            lr: args.lr,
+            ..Default::default()
+        },
+        ..Default::default()
+    };
+    let bar = if std::io::stderr().is_terminal() {
+        let b = indicatif::ProgressBar::new(train::planned_epochs(&opts, roof.is_some()));
+        b.set_style(
+            indicatif::ProgressStyle::with_template(
+                "fitting {bar:40} {percent}% ({elapsed}, at most {duration})",
+            )
+            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        b
+    } else {
+        indicatif::ProgressBar::hidden()
+    };
+    let tick = || bar.inc(1);
+    let model = train::fit(&samples, roof.as_deref(), &opts, &tick)
+        .map_err(|e| CliError::Input(format!("error: {e}")))?;
+    bar.finish_and_clear();
+    crate::util::write_atomic(&args.output, &model.to_json())
+        .map_err(|e| CliError::Usage(format!("{}: {e}", args.output.display())))?;
+    let held = &model.file.training.held_out;
+    if args.json {
+        let v = serde_json::json!({ "rows": samples.len(), "held_out": held });
+        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+    } else {
+        print_table(held);
+        let names: Vec<&str> = model
+            .learned()
+            .iter()
+            .map(|l| l.predictor().name())
+            .collect();
+        println!(
+            "wrote {} ({}; {} rows)",
+            args.output.display(),
+            names.join(", "),
+            samples.len()
+        );
+    }
+    Ok(0)
+}

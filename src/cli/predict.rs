@@ -1,0 +1,142 @@
+//! `dosa predict`: accuracy of every latency predictor against measured RTL cycles.
+
+use super::CliError;
+use crate::emit::plot::scatter_loglog;
+use crate::learn::predictor::AccuracyJson;
+use crate::learn::{analytical, data, LatencyModel};
+use crate::model::stats::error_stats;
+use clap::Args;
+use std::path::PathBuf;
+
+/// `dosa predict --rtl CSV --model MODEL [--json] [--plot DIR]`
+#[derive(Args, Debug)]
+pub struct PredictArgs {
+    /// Measured RTL cycles to predict and score against.
+    #[arg(long, value_name = "CSV")]
+    pub rtl: PathBuf,
+    /// A model file written by `dosa fit`.
+    #[arg(long, value_name = "MODEL")]
+    pub model: PathBuf,
+    /// Print `{"rows": N, "<predictor>": {"mape", "median_ape", "spearman"}, ...}`.
+    #[arg(long)]
+    pub json: bool,
+    /// Write predicted-vs-measured scatter plots (PNG, log-log) into this folder.
+    #[arg(long, value_name = "DIR")]
+    pub plot: Option<PathBuf>,
+}
+
+/// What `dosa predict --json` prints, in this key order; a predictor the model or build lacks is
+/// left out.
+#[derive(serde::Serialize)]
+struct PredictReport {
+    rows: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analytical: Option<AccuracyJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dnn: Option<AccuracyJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    both: Option<AccuracyJson>,
+}
+
+/// Predictions of every available predictor for the rows, in report order.
+pub fn predict_all(
+    samples: &[data::Sample],
+    model: &LatencyModel,
+    roof: Option<&dyn analytical::Roofline>,
+) -> Result<Vec<(&'static str, Vec<f64>)>, String> {
+    let pts: Vec<_> = samples.iter().map(|s| (&s.layer, &s.mapping)).collect();
+    let mut out = Vec::new();
+    if let Some(r) = roof {
+        let a = pts
+            .iter()
+            .map(|(l, m)| r.cycles(l, m))
+            .collect::<Result<Vec<_>, _>>()?;
+        out.push(("analytical", a));
+    }
+    // Report order is fixed (dnn before both) whatever the file order.
+    for p in [crate::ir::Predictor::Dnn, crate::ir::Predictor::Both] {
+        if let Some(l) = model.get(p) {
+            if p == crate::ir::Predictor::Both && roof.is_none() {
+                continue;
+            }
+            out.push((p.name(), l.predict(&pts, roof)?));
+        }
+    }
+    Ok(out)
+}
+
+/// Run `dosa predict`.
+pub fn run(args: PredictArgs) -> Result<i32, CliError> {
+    let model =
+        LatencyModel::load(&args.model).map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let samples =
+        data::load_csv(&args.rtl, true).map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let roof = analytical::default_roofline();
+    if roof.is_none() {
+        eprintln!("note: the analytical model is not available in this build; reporting learned predictors only");
+    }
+    let preds = predict_all(&samples, &model, roof.as_deref())
+        .map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let meas: Vec<f64> = samples.iter().map(|s| s.cycles.unwrap_or(1.0)).collect();
+    if let Some(dir) = &args.plot {
+        // Render everything first, so a plotting failure writes no file.
+        let mut pngs = Vec::new();
+        for (name, p) in &preds {
+            let a = error_stats(p, &meas);
+            let title = format!(
+                "{name}: {} rows, MAPE {:.1}%, Spearman {:.3}",
+                samples.len(),
+                a.mape,
+                a.spearman
+            );
+            let pts: Vec<(f64, f64)> = meas.iter().copied().zip(p.iter().copied()).collect();
+            let png = scatter_loglog(
+                &title,
+                "measured RTL cycles",
+                "predicted cycles",
+                &pts,
+                true,
+            )
+            .map_err(CliError::Usage)?;
+            pngs.push((dir.join(format!("{name}.png")), png));
+        }
+        std::fs::create_dir_all(dir)
+            .map_err(|e| CliError::Usage(format!("{}: {e}", dir.display())))?;
+        for (path, png) in pngs {
+            crate::util::write_atomic(&path, &png)
+                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
+        }
+    }
+    if args.json {
+        let get = |n: &str| {
+            preds
+                .iter()
+                .find(|(name, _)| *name == n)
+                .map(|(_, p)| AccuracyJson::from(error_stats(p, &meas)))
+        };
+        let report = PredictReport {
+            rows: samples.len(),
+            analytical: get("analytical"),
+            dnn: get("dnn"),
+            both: get("both"),
+        };
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&report).unwrap_or_default()
+        );
+    } else {
+        println!("{} rows", samples.len());
+        println!(
+            "{:<11} {:>9} {:>11} {:>9}",
+            "predictor", "MAPE %", "median APE", "Spearman"
+        );
+        for (name, p) in &preds {
+            let a = error_stats(p, &meas);
+            println!(
+                "{:<11} {:>9.2} {:>11.2} {:>9.4}",
+                name, a.mape, a.median_ape, a.spearman
+            );
+        }
+    }
+    Ok(0)
+}

@@ -1,0 +1,560 @@
+//! Features of a (layer, mapping) point for the learned latency predictor, differentiable with
+//! respect to the mapping's log tile factors.
+//!
+//! The search moves the *log* tile factors of the inner levels (L0..L2, temporal and spatial);
+//! the DRAM factors are derived as `log dim - sum of inner logs` (MODEL.md section 8). Every
+//! feature is written once, generically over [`Num`], so the same code gives plain values for
+//! prediction and exact forward-mode gradients ([`Dual`]) for the search. Discrete parts (loop
+//! orders, which loops count for reuse) are read from the integer mapping and held constant.
+
+use super::data::LEVELS;
+use crate::ir::{Dim, Layer, Mapping, Tensor};
+use std::ops::{Add, Mul, Sub};
+
+/// Inner levels whose factors are free variables (all but DRAM).
+pub const INNER: usize = LEVELS - 1;
+/// Number of log-factor variables: per inner level, 7 temporal then 7 spatial.
+pub const N_FACTOR_VARS: usize = INNER * 14;
+/// Analytical roofline terms (log cycles): compute, accumulator, scratchpad, DRAM.
+pub const N_TERMS: usize = 4;
+/// All differentiable inputs: the log factors, then the log roofline terms.
+pub const N_VARS: usize = N_FACTOR_VARS + N_TERMS;
+
+/// Position of a log factor among the variables.
+pub fn var_index(level: usize, dim: Dim, spatial: bool) -> usize {
+    level * 14 + usize::from(spatial) * 7 + dim.index()
+}
+
+/// The log tile factors of the inner levels of an integer mapping (the search's starting point).
+pub fn log_factors(m: &Mapping) -> [f64; N_FACTOR_VARS] {
+    let mut u = [0.0; N_FACTOR_VARS];
+    for (l, lm) in m.levels.iter().take(INNER).enumerate() {
+        for d in Dim::ALL {
+            u[var_index(l, d, false)] = (lm.temporal[d.index()] as f64).ln();
+            u[var_index(l, d, true)] = (lm.spatial[d.index()] as f64).ln();
+        }
+    }
+    u
+}
+
+/// Scalars the feature code runs on: `f64` for values, [`Dual`] for values with gradients.
+pub trait Num: Copy + Add<Output = Self> + Sub<Output = Self> + Mul<Output = Self> {
+    /// A constant.
+    fn cst(x: f64) -> Self;
+    /// The value part.
+    fn value(&self) -> f64;
+    /// Natural logarithm.
+    fn ln(self) -> Self;
+    /// Exponential.
+    fn exp(self) -> Self;
+    /// Multiply by a constant.
+    fn scale(self, k: f64) -> Self;
+}
+
+impl Num for f64 {
+    fn cst(x: f64) -> Self {
+        x
+    }
+    fn value(&self) -> f64 {
+        *self
+    }
+    fn ln(self) -> Self {
+        f64::ln(self)
+    }
+    fn exp(self) -> Self {
+        f64::exp(self)
+    }
+    fn scale(self, k: f64) -> Self {
+        self * k
+    }
+}
+
+/// A value with its gradient over all [`N_VARS`] inputs (forward-mode automatic differentiation).
+#[derive(Clone, Copy, Debug)]
+pub struct Dual {
+    pub v: f64,
+    pub g: [f64; N_VARS],
+}
+
+impl Dual {
+    /// The independent variable number `i` at value `v`.
+    pub fn var(v: f64, i: usize) -> Dual {
+        let mut g = [0.0; N_VARS];
+        g[i] = 1.0;
+        Dual { v, g }
+    }
+    fn map(self, v: f64, dv: f64) -> Dual {
+        let mut g = self.g;
+        g.iter_mut().for_each(|x| *x *= dv);
+        Dual { v, g }
+    }
+}
+
+impl Add for Dual {
+    type Output = Dual;
+    fn add(mut self, o: Dual) -> Dual {
+        self.v += o.v;
+        self.g.iter_mut().zip(o.g.iter()).for_each(|(a, b)| *a += b);
+        self
+    }
+}
+
+impl Sub for Dual {
+    type Output = Dual;
+    fn sub(mut self, o: Dual) -> Dual {
+        self.v -= o.v;
+        self.g.iter_mut().zip(o.g.iter()).for_each(|(a, b)| *a -= b);
+        self
+    }
+}
+
+impl Mul for Dual {
+    type Output = Dual;
+    fn mul(self, o: Dual) -> Dual {
+        let mut g = [0.0; N_VARS];
+        for (k, x) in g.iter_mut().enumerate() {
+            *x = self.g[k] * o.v + o.g[k] * self.v;
+        }
+        Dual { v: self.v * o.v, g }
+    }
+}
+
+impl Num for Dual {
+    fn cst(x: f64) -> Self {
+        Dual {
+            v: x,
+            g: [0.0; N_VARS],
+        }
+    }
+    fn value(&self) -> f64 {
+        self.v
+    }
+    fn ln(self) -> Self {
+        self.map(self.v.ln(), 1.0 / self.v)
+    }
+    fn exp(self) -> Self {
+        let e = self.v.exp();
+        self.map(e, e)
+    }
+    fn scale(self, k: f64) -> Self {
+        self.map(self.v * k, k)
+    }
+}
+
+/// `ln(sum exp(x))`, shifted by the largest value so it never overflows.
+fn lse<T: Num>(xs: &[T]) -> T {
+    let m = xs
+        .iter()
+        .map(|x| x.value())
+        .fold(f64::NEG_INFINITY, f64::max);
+    let mut s = T::cst(0.0);
+    for &x in xs {
+        s = s + (x - T::cst(m)).exp();
+    }
+    T::cst(m) + s.ln()
+}
+
+/// Sum of a set of terms (a `T` has no `Sum` impl).
+fn sum<T: Num>(xs: impl IntoIterator<Item = T>) -> T {
+    xs.into_iter().fold(T::cst(0.0), |a, b| a + b)
+}
+
+/// The feature the `dnn` network's output is added to (log cycles of a mapping-only roofline).
+pub const BASE_DNN: &str = "base.log_roof_proxy";
+/// The feature the `both` network's output is added to: the log analytical latency.
+pub const BASE_BOTH: &str = "roof.log_max";
+/// Sharpness of the smooth maximum in the roofline proxy.
+const ROOF_K: f64 = 4.0;
+
+/// Sharpness of the smooth maximum used for the derived PE array side.
+const SMOOTH_MAX_K: f64 = 8.0;
+
+/// Whether a feature set includes the analytical roofline terms (`both`) or not (`dnn`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Set {
+    MappingOnly,
+    WithRoofline,
+}
+
+/// Compute the features of `layer` mapped by `mapping` (which fixes orders and reuse cuts) at
+/// log factors `u` (length [`N_FACTOR_VARS`]) and, for [`Set::WithRoofline`], log roofline terms.
+/// With `names`, the feature names are pushed too (same order).
+pub fn compute<T: Num>(
+    layer: &Layer,
+    mapping: &Mapping,
+    u: &[T],
+    terms: Option<&[T; N_TERMS]>,
+    mut names: Option<&mut Vec<String>>,
+    out: &mut Vec<T>,
+) {
+    out.clear();
+    let mut put = |name: &dyn Fn() -> String, v: T| {
+        if let Some(n) = names.as_deref_mut() {
+            n.push(name());
+        }
+        out.push(v);
+    };
+    let ln = |x: f64| x.max(1e-300).ln();
+    let ldim = layer.dims.map(|d| ln(d as f64));
+    // --- the layer (constant) ---
+    for d in Dim::ALL {
+        put(&|| format!("layer.log_{d}"), T::cst(ldim[d.index()]));
+    }
+    put(
+        &|| "layer.log_wstride".into(),
+        T::cst(ln(layer.wstride as f64)),
+    );
+    put(
+        &|| "layer.log_hstride".into(),
+        T::cst(ln(layer.hstride as f64)),
+    );
+    let log_macs = ldim.iter().sum::<f64>();
+    put(&|| "layer.log_macs".into(), T::cst(log_macs));
+    for t in Tensor::ALL {
+        put(
+            &|| format!("layer.log_words_{}", t.letter()),
+            T::cst(ln(layer.tensor_words(t))),
+        );
+    }
+
+    // --- per-level log factors; DRAM takes the rest ---
+    let lt = |l: usize, d: Dim| -> T {
+        if l < INNER {
+            u[var_index(l, d, false)]
+        } else {
+            let inner =
+                sum((0..INNER).flat_map(|k| [u[var_index(k, d, false)], u[var_index(k, d, true)]]));
+            T::cst(ldim[d.index()]) - inner
+        }
+    };
+    let ls = |l: usize, d: Dim| -> T {
+        if l < INNER {
+            u[var_index(l, d, true)]
+        } else {
+            T::cst(0.0)
+        }
+    };
+    for l in 0..LEVELS {
+        for d in Dim::ALL {
+            put(&|| format!("f.L{l}.{d}"), lt(l, d));
+        }
+        if l < INNER {
+            for d in Dim::ALL {
+                put(&|| format!("f.L{l}.{d}X"), ls(l, d));
+            }
+        }
+    }
+
+    // --- derived hardware (MODEL.md section 4), smooth ---
+    let s_c = sum((0..INNER).map(|l| ls(l, Dim::C)));
+    let s_k = sum((0..INNER).map(|l| ls(l, Dim::K)));
+    let log_pe = lse(&[
+        s_c.scale(SMOOTH_MAX_K),
+        s_k.scale(SMOOTH_MAX_K),
+        T::cst(SMOOTH_MAX_K * 2f64.ln()),
+    ])
+    .scale(1.0 / SMOOTH_MAX_K);
+    put(&|| "hw.log_pe".into(), log_pe);
+    put(&|| "hw.log_spatial_C".into(), s_c);
+    put(&|| "hw.log_spatial_K".into(), s_k);
+    put(&|| "hw.log_util".into(), s_c + s_k - log_pe.scale(2.0));
+
+    // Cumulative log tile per dim through level l (temporal and spatial).
+    let cum = |l: usize, d: Dim| sum((0..=l).flat_map(|k| [lt(k, d), ls(k, d)]));
+    let tile = |l: usize, t: Tensor| -> T {
+        match t {
+            Tensor::W | Tensor::O => sum(Dim::ALL
+                .into_iter()
+                .filter(|d| d.indexes(t))
+                .map(|d| cum(l, d))),
+            Tensor::I => {
+                let win = |outer: Dim, filt: Dim, stride: u64, dil: u64| -> T {
+                    let (st, di) = (stride as f64, dil as f64);
+                    let x = cum(l, outer).exp().scale(st)
+                        + cum(l, filt).exp().scale(di)
+                        + T::cst(1.0 - st - di);
+                    if x.value() > 1e-6 {
+                        x.ln()
+                    } else {
+                        T::cst(1e-6f64.ln())
+                    }
+                };
+                win(Dim::P, Dim::R, layer.wstride, layer.wdilation)
+                    + win(Dim::Q, Dim::S, layer.hstride, layer.hdilation)
+                    + cum(l, Dim::C)
+                    + cum(l, Dim::N)
+            }
+        }
+    };
+    let mut tiles = [[T::cst(0.0); 3]; INNER];
+    for (l, row) in tiles.iter_mut().enumerate() {
+        for t in Tensor::ALL {
+            row[t.index()] = tile(l, t);
+            put(&|| format!("tile.L{l}.{}", t.letter()), row[t.index()]);
+        }
+    }
+    let (w2, i2, o1) = (tiles[2][0], tiles[2][1], tiles[1][2]);
+    put(&|| "hw.log_sp_words".into(), lse(&[w2, i2]));
+    put(&|| "hw.log_acc_words".into(), log_pe + o1);
+
+    // --- work ---
+    put(&|| "work.log_compute".into(), T::cst(log_macs) - s_c - s_k);
+    for l in 0..LEVELS {
+        put(
+            &|| format!("work.log_iters.L{l}"),
+            sum(Dim::ALL.into_iter().map(|d| lt(l, d))),
+        );
+    }
+
+    // --- reuse at DRAM: fills of each tensor's tile (MODEL.md section 5's stationarity rule) ---
+    let keeper = |t: Tensor| if t == Tensor::O { 1 } else { 2 };
+    let mut traffic = Vec::with_capacity(3);
+    let mut rows = Vec::with_capacity(3);
+    for t in Tensor::ALL {
+        let mut started = false;
+        let mut fills = T::cst(0.0);
+        for l in keeper(t) + 1..LEVELS {
+            for &d in mapping.levels[l].order.iter().rev() {
+                let f = mapping.levels[l].temporal[d.index()];
+                if !started && d.indexes(t) && f > 1 {
+                    started = true;
+                }
+                if started {
+                    fills = fills + lt(l, d);
+                }
+            }
+        }
+        let k = keeper(t);
+        put(&|| format!("reuse.log_fills_{}", t.letter()), fills);
+        let tr = fills + tiles[k][t.index()];
+        put(&|| format!("reuse.log_dram_{}", t.letter()), tr);
+        traffic.push(tr);
+        // DMA moves rows of the innermost (contiguous) dim, at most 16 words each: a tile of
+        // few channels costs as many requests as a full one.
+        let inner = match t {
+            Tensor::I => cum(k, Dim::C),
+            _ => cum(k, Dim::K),
+        };
+        let per_row =
+            lse(&[T::cst(0.0), (inner - T::cst(16f64.ln())).scale(ROOF_K)]).scale(1.0 / ROOF_K);
+        let r = tr - inner + per_row;
+        put(&|| format!("dma.log_rows_{}", t.letter()), r);
+        rows.push(r);
+    }
+    let all_rows = lse(&rows);
+    put(&|| "dma.log_rows".into(), all_rows);
+    let iters3 = sum(Dim::ALL.into_iter().map(|d| lt(LEVELS - 1, d)));
+    put(&|| "iter.log_rows".into(), all_rows - iters3);
+    put(&|| "iter.log_macs".into(), T::cst(log_macs) - iters3);
+    put(
+        &|| "iter.log_compute".into(),
+        T::cst(log_macs) - s_c - s_k - iters3,
+    );
+    let dram = lse(&traffic);
+    put(&|| "reuse.log_dram".into(), dram);
+    let compute = T::cst(log_macs) - s_c - s_k;
+    let dram_cycles = dram - T::cst(8f64.ln());
+    put(
+        &|| "reuse.log_dram_over_compute".into(),
+        dram_cycles - compute,
+    );
+    // A mapping-only roofline proxy: the `dnn` predictor learns its log residual.
+    let proxy = lse(&[compute.scale(ROOF_K), dram_cycles.scale(ROOF_K)]).scale(1.0 / ROOF_K);
+    put(&|| BASE_DNN.into(), proxy);
+
+    // --- loop order (constant): relative position of each non-unit loop at L1 and DRAM ---
+    for l in [1, 3] {
+        let lm = &mapping.levels[l];
+        let live: Vec<Dim> = lm
+            .order
+            .iter()
+            .copied()
+            .filter(|d| lm.temporal[d.index()] > 1)
+            .collect();
+        for d in Dim::ALL {
+            let pos = live
+                .iter()
+                .position(|&x| x == d)
+                .map_or(0.0, |p| (p + 1) as f64 / live.len() as f64);
+            put(&|| format!("order.L{l}.{d}"), T::cst(pos));
+        }
+    }
+
+    // --- the analytical roofline (only for the `both` predictor) ---
+    if let Some(r) = terms {
+        const NAMES: [&str; N_TERMS] = ["compute", "acc", "sp", "dram"];
+        for (k, name) in NAMES.iter().enumerate() {
+            put(&|| format!("roof.log_{name}"), r[k]);
+        }
+        let (mut best, mut arg) = (f64::NEG_INFINITY, 0);
+        for (k, x) in r.iter().enumerate() {
+            if x.value() > best {
+                best = x.value();
+                arg = k;
+            }
+        }
+        put(&|| BASE_BOTH.into(), r[arg]);
+        put(&|| "roof.log_smooth_max".into(), lse(r));
+    }
+}
+
+/// Position of the base feature of a set: the prediction is `exp(base + network output)`.
+pub fn base_index(set: Set) -> usize {
+    let want = if set == Set::WithRoofline {
+        BASE_BOTH
+    } else {
+        BASE_DNN
+    };
+    names(set)
+        .iter()
+        .position(|n| n == want)
+        .expect("every set has its base feature")
+}
+
+/// Names of the features of a set, in order (stored in a model file to catch version skew).
+pub fn names(set: Set) -> Vec<String> {
+    let layer = Layer::conv("x", [1; 7], 1, 1);
+    let m = unit_mapping();
+    let u = [0.0; N_FACTOR_VARS];
+    let terms = [0.0; N_TERMS];
+    let mut names = Vec::new();
+    let mut out = Vec::new();
+    let t = (set == Set::WithRoofline).then_some(&terms);
+    compute::<f64>(&layer, &m, &u, t, Some(&mut names), &mut out);
+    names
+}
+
+fn unit_mapping() -> Mapping {
+    use crate::ir::{LevelMapping, TensorSet};
+    Mapping {
+        levels: (0..LEVELS)
+            .map(|_| LevelMapping::unit(TensorSet::default()))
+            .collect(),
+    }
+}
+
+/// Plain feature values of an integer mapping (prediction; no gradients).
+pub fn values(
+    layer: &Layer,
+    mapping: &Mapping,
+    log_terms: Option<&[f64; N_TERMS]>,
+    out: &mut Vec<f64>,
+) {
+    let u = log_factors(mapping);
+    compute::<f64>(layer, mapping, &u, log_terms, None, out);
+}
+
+/// Features and their Jacobian (`jac[i][v]` = d feature i / d variable v) at a relaxed point.
+pub fn with_jacobian(
+    layer: &Layer,
+    mapping: &Mapping,
+    u: &[f64; N_FACTOR_VARS],
+    log_terms: Option<&[f64; N_TERMS]>,
+) -> Vec<Dual> {
+    let ud: Vec<Dual> = u
+        .iter()
+        .enumerate()
+        .map(|(i, &x)| Dual::var(x, i))
+        .collect();
+    let td = log_terms.map(|t| {
+        let mut a = [Dual::cst(0.0); N_TERMS];
+        for k in 0..N_TERMS {
+            a[k] = Dual::var(t[k], N_FACTOR_VARS + k);
+        }
+        a
+    });
+    let mut out = Vec::new();
+    compute::<Dual>(layer, mapping, &ud, td.as_ref(), None, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ir::parse_compact;
+
+    fn example() -> (Layer, Mapping) {
+        let l = Layer::conv("c1", [7, 7, 112, 112, 3, 64, 1], 2, 2);
+        let m =
+            parse_compact("L3[WIO] K8 Q28 - L2[WI] N1 K4X - L1[O] K2 S7 R7 Q4 P7 C3X - L0[W] P16")
+                .unwrap();
+        (l, m)
+    }
+
+    fn get(names: &[String], vals: &[f64], n: &str) -> f64 {
+        vals[names
+            .iter()
+            .position(|x| x == n)
+            .unwrap_or_else(|| panic!("no feature {n}"))]
+    }
+
+    #[test]
+    fn values_of_the_model_md_example() {
+        let (l, m) = example();
+        let names = names(Set::MappingOnly);
+        let mut v = Vec::new();
+        values(&l, &m, None, &mut v);
+        assert_eq!(names.len(), v.len());
+        let e = |n: &str| get(&names, &v, n).exp();
+        assert!((e("f.L3.K") - 8.0).abs() < 1e-9);
+        assert!((e("f.L3.Q") - 28.0).abs() < 1e-9);
+        assert!((e("f.L3.P") - 1.0).abs() < 1e-9);
+        // Weight tile at L2: R7 S7 C3 K(4*2) = 1176 words; input window at L2:
+        // P tile 112 -> (112-1)*2+7 = 229, Q tile 4 -> (4-1)*2+7 = 13, C 3.
+        assert!((e("tile.L2.W") - 1176.0).abs() < 1e-6);
+        assert!((e("tile.L2.I") - 229.0 * 13.0 * 3.0).abs() < 1e-6);
+        // Output tile at L1 (L0 folded in): P112 Q4 K2.
+        assert!((e("tile.L1.O") - 896.0).abs() < 1e-6);
+        // Smooth max of spatial C=3, K=4 and 2 is a little above 4.
+        assert!(e("hw.log_pe") > 4.0 && e("hw.log_pe") < 4.2);
+        // DRAM loops K8 Q28 (K innermost... order is K then Q, Q innermost): weights are
+        // indexed by K only, so W is refetched once per K iteration... Q innermost does not index
+        // W, K does: fills = 8. Inputs: Q indexes I, fills = 28*8. Outputs: Q indexes O: 224.
+        assert!((e("reuse.log_fills_W") - 8.0).abs() < 1e-9);
+        assert!((e("reuse.log_fills_I") - 224.0).abs() < 1e-9);
+        assert!((e("reuse.log_fills_O") - 224.0).abs() < 1e-9);
+        assert!((get(&names, &v, "order.L3.Q") - 1.0).abs() < 1e-12);
+        assert!((get(&names, &v, "order.L3.K") - 0.5).abs() < 1e-12);
+    }
+
+    #[test]
+    fn jacobian_matches_finite_differences() {
+        let (l, m) = example();
+        let mut u = log_factors(&m);
+        // Move off the integer point so every smooth piece is exercised.
+        for (i, x) in u.iter_mut().enumerate() {
+            *x += 0.013 * ((i * 7 % 5) as f64 - 2.0);
+        }
+        let terms = [10.0, 9.5, 11.0, 10.9];
+        let d = with_jacobian(&l, &m, &u, Some(&terms));
+        let f = |u: &[f64; N_FACTOR_VARS], t: &[f64; N_TERMS]| {
+            let mut o = Vec::new();
+            compute::<f64>(&l, &m, u, Some(t), None, &mut o);
+            o
+        };
+        let base = f(&u, &terms);
+        for (i, x) in d.iter().enumerate() {
+            assert!((x.v - base[i]).abs() < 1e-12);
+        }
+        let h = 1e-6;
+        for v in 0..N_VARS {
+            let (mut up, mut um, mut tp, mut tm) = (u, u, terms, terms);
+            if v < N_FACTOR_VARS {
+                up[v] += h;
+                um[v] -= h;
+            } else {
+                tp[v - N_FACTOR_VARS] += h;
+                tm[v - N_FACTOR_VARS] -= h;
+            }
+            let (a, b) = (f(&up, &tp), f(&um, &tm));
+            for i in 0..base.len() {
+                let fd = (a[i] - b[i]) / (2.0 * h);
+                assert!(
+                    (fd - d[i].g[v]).abs() < 1e-5,
+                    "feature {i} var {v}: fd {fd} vs ad {}",
+                    d[i].g[v]
+                );
+            }
+        }
+    }
+}

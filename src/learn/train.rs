@@ -1,0 +1,438 @@
+//! Fitting a latency model to measured RTL cycles, and the honest held-out evaluation.
+//!
+//! Two held-out splits are reported, because new RTL points may be new mappings of known layers
+//! (`row`: random rows held out) or whole new layers (`layer`: every row of the held-out layers
+//! held out). The `layer` split is the headline figure. Each ensemble member early-stops on its
+//! own random slice of the training layers, so together the members see all training rows.
+
+use super::analytical::Roofline;
+use super::data::Sample;
+use super::features::Set;
+use super::mlp::{self, TrainConfig};
+use super::predictor::{
+    feature_matrix, AccuracyJson, LatencyModel, Learned, LearnedFile, ModelFile, SplitReport,
+    TrainingInfo, FORMAT, VERSION,
+};
+use crate::ir::Predictor;
+use crate::model::stats::error_stats;
+use crate::util::Rng;
+use ndarray::{Array1, Array2, Axis};
+use rayon::prelude::*;
+
+/// How rows are held out.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Split {
+    /// Whole layers (every mapping of a held-out layer): the honest test for new layers.
+    Layer,
+    /// Random rows: the test for new mappings of known layers.
+    Row,
+}
+
+impl Split {
+    /// Name used in reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            Split::Layer => "layer",
+            Split::Row => "row",
+        }
+    }
+}
+
+/// Everything `dosa fit` can set.
+#[derive(Clone, Debug, PartialEq)]
+pub struct FitOptions {
+    /// Learned predictors to fit (`dnn`, `both`); the first is the file's default.
+    pub predictors: Vec<Predictor>,
+    pub seed: u64,
+    pub config: TrainConfig,
+    /// Networks averaged in the shipped model.
+    pub ensemble: usize,
+    /// Share held out for the reported test figures.
+    pub test_fraction: f64,
+    /// Share of the training layers each member early-stops on.
+    pub stop_fraction: f64,
+    /// Run the held-out evaluations (`layer` and `row`) before the final fit.
+    pub evaluate: bool,
+    /// Folds of the held-out evaluations: 1 is a single hold-out of `test_fraction`.
+    pub k_folds: usize,
+}
+
+impl Default for FitOptions {
+    fn default() -> Self {
+        FitOptions {
+            predictors: vec![Predictor::Both, Predictor::Dnn],
+            seed: 0,
+            config: TrainConfig::default(),
+            ensemble: 4,
+            test_fraction: 0.2,
+            stop_fraction: 0.15,
+            evaluate: true,
+            k_folds: 1,
+        }
+    }
+}
+
+/// Features of all samples for one feature set, with targets in log space.
+struct Prepared {
+    x: Array2<f64>,
+    /// `ln cycles` minus the set's base feature (the analytical latency for `both`).
+    y: Array1<f64>,
+    analytical: Vec<f64>,
+    set: Set,
+}
+
+fn prepare(
+    samples: &[Sample],
+    predictor: Predictor,
+    roof: Option<&dyn Roofline>,
+) -> Result<Prepared, String> {
+    let set = if predictor == Predictor::Both {
+        Set::WithRoofline
+    } else {
+        Set::MappingOnly
+    };
+    let pts: Vec<_> = samples.iter().map(|s| (&s.layer, &s.mapping)).collect();
+    let (x, analytical) = feature_matrix(set, &pts, roof)?;
+    let base = super::features::base_index(set);
+    let mut y = Array1::zeros(samples.len());
+    for (i, s) in samples.iter().enumerate() {
+        let c = s
+            .cycles
+            .ok_or("every training row needs `target.gemmini_cycle`")?;
+        y[i] = c.ln() - x[[i, base]];
+    }
+    Ok(Prepared {
+        x,
+        y,
+        analytical,
+        set,
+    })
+}
+
+/// Pick a held-out share of `idx`, by whole groups or by rows. Returns (kept, held out), both
+/// sorted.
+fn holdout(
+    samples: &[Sample],
+    idx: &[usize],
+    split: Split,
+    frac: f64,
+    rng: &mut Rng,
+) -> (Vec<usize>, Vec<usize>) {
+    let keys: Vec<usize> = match split {
+        Split::Layer => idx.iter().map(|&i| samples[i].group).collect(),
+        Split::Row => idx.to_vec(),
+    };
+    let mut uniq = keys.clone();
+    uniq.sort_unstable();
+    uniq.dedup();
+    for i in (1..uniq.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        uniq.swap(i, j);
+    }
+    let n_out =
+        ((uniq.len() as f64 * frac).round() as usize).clamp(1, uniq.len().saturating_sub(1).max(1));
+    let mut out_keys = uniq[..n_out].to_vec();
+    out_keys.sort_unstable();
+    let (mut keep, mut out) = (Vec::new(), Vec::new());
+    for (k, &i) in keys.iter().zip(idx) {
+        if out_keys.binary_search(k).is_ok() {
+            out.push(i);
+        } else {
+            keep.push(i);
+        }
+    }
+    (keep, out)
+}
+
+/// Train an ensemble on rows `idx`; each member early-stops on its own held-out slice.
+fn train_ensemble(
+    samples: &[Sample],
+    prep: &Prepared,
+    idx: &[usize],
+    split: Split,
+    opts: &FitOptions,
+    rng: &mut Rng,
+    tick: &(dyn Fn() + Sync),
+) -> Result<LearnedFile, String> {
+    let x = prep.x.select(Axis(0), idx);
+    let y = prep.y.select(Axis(0), idx);
+    let n = x.nrows() as f64;
+    let mean = x.mean_axis(Axis(0)).ok_or("no training rows")?;
+    let std = x.var_axis(Axis(0), 0.0).mapv(f64::sqrt);
+    let scale = std.mapv(|s| if s > 1e-9 { 1.0 / s } else { 0.0 });
+    let ym = y.sum() / n;
+    let ys = (y.mapv(|v| (v - ym) * (v - ym)).sum() / n).sqrt().max(1e-6);
+    let mut z = x.clone();
+    for mut row in z.rows_mut() {
+        for (j, v) in row.iter_mut().enumerate() {
+            *v = super::predictor::standardise(*v, mean[j], scale[j]);
+        }
+    }
+    let yz = (&y - ym) / ys;
+    let seeds: Vec<Rng> = (0..opts.ensemble.max(1))
+        .map(|m| rng.fork(m as u64))
+        .collect();
+    let local: Vec<usize> = (0..idx.len()).collect();
+    let local_samples: Vec<Sample> = idx.iter().map(|&i| samples[i].clone()).collect();
+    let members: Vec<(mlp::TrainOutcome, Vec<f64>)> = seeds
+        .into_par_iter()
+        .map(|mut r| {
+            let (fit_rows, stop_rows) =
+                holdout(&local_samples, &local, split, opts.stop_fraction, &mut r);
+            let xf = z.select(Axis(0), &fit_rows);
+            let yf = yz.select(Axis(0), &fit_rows);
+            let xs = z.select(Axis(0), &stop_rows);
+            let ys_ = yz.select(Axis(0), &stop_rows);
+            let out = mlp::train(
+                xf.view(),
+                &yf,
+                Some((xs.view(), &ys_)),
+                &opts.config,
+                &mut r,
+                tick,
+            );
+            // Log-space errors on rows this member never trained on, for the calibration.
+            let err: Vec<f64> = (&out.net.predict(xs.view()) - &ys_)
+                .iter()
+                .map(|e| e * ys)
+                .collect();
+            (out, err)
+        })
+        .collect();
+    let errors: Vec<f64> = members.iter().flat_map(|m| m.1.iter().copied()).collect();
+    let members: Vec<mlp::TrainOutcome> = members.into_iter().map(|m| m.0).collect();
+    Ok(LearnedFile {
+        predictor: if prep.set == Set::WithRoofline {
+            Predictor::Both
+        } else {
+            Predictor::Dnn
+        },
+        activation: opts.config.act,
+        features: super::features::names(prep.set),
+        feature_mean: mean.to_vec(),
+        feature_scale: scale.to_vec(),
+        target_mean: ym,
+        target_std: ys,
+        log_shift: mape_shift(&errors),
+        member_epochs: members.iter().map(|m| m.best_epoch).collect(),
+        members: members.iter().map(|m| m.net.to_json()).collect(),
+    })
+}
+
+/// The constant `c` minimising the mean of `|exp(e + c) - 1|` over log-space errors `e`: the
+/// MAPE-optimal scaling of a predictor whose log errors are spread (an over-prediction costs
+/// more than an under-prediction of the same log size). Ranks, and so Spearman and the search's
+/// gradients, are unchanged. Searched on a fixed grid, so it is deterministic.
+pub fn mape_shift(errors: &[f64]) -> f64 {
+    if errors.is_empty() {
+        return 0.0;
+    }
+    let cost = |c: f64| {
+        errors
+            .iter()
+            .map(|e| ((e + c).exp() - 1.0).abs())
+            .sum::<f64>()
+    };
+    let (mut best, mut best_cost) = (0.0, cost(0.0));
+    for k in -300..=100 {
+        let c = k as f64 * 0.005;
+        let v = cost(c);
+        if v < best_cost {
+            (best, best_cost) = (c, v);
+        }
+    }
+    best
+}
+
+/// Test sets of a `k`-fold split: keys (layers or rows) shuffled, then dealt round-robin.
+fn folds(samples: &[Sample], split: Split, k: usize, rng: &mut Rng) -> Vec<Vec<usize>> {
+    let key = |i: usize| match split {
+        Split::Layer => samples[i].group,
+        Split::Row => i,
+    };
+    let mut uniq: Vec<usize> = (0..samples.len()).map(key).collect();
+    uniq.sort_unstable();
+    uniq.dedup();
+    for i in (1..uniq.len()).rev() {
+        let j = rng.below(i as u64 + 1) as usize;
+        uniq.swap(i, j);
+    }
+    let mut fold_of = std::collections::BTreeMap::new();
+    for (n, u) in uniq.iter().enumerate() {
+        fold_of.insert(*u, n % k);
+    }
+    let mut out = vec![Vec::new(); k];
+    for i in 0..samples.len() {
+        out[fold_of[&key(i)]].push(i);
+    }
+    out
+}
+
+/// Held-out figures for one split: train each learned predictor without the held-out rows, test
+/// on them; the analytical figure is on the same rows. With `k_folds` > 1 every row is held out
+/// once (k-fold cross-validation, figures pooled over folds); otherwise one hold-out of
+/// `test_fraction`.
+pub fn evaluate_split(
+    samples: &[Sample],
+    roof: Option<&dyn Roofline>,
+    split: Split,
+    k_folds: usize,
+    opts: &FitOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<SplitReport, String> {
+    let salt = if split == Split::Layer {
+        0x4c41
+    } else {
+        0x524f
+    };
+    let mut rng = Rng::new(opts.seed ^ salt);
+    let all: Vec<usize> = (0..samples.len()).collect();
+    let tests: Vec<Vec<usize>> = if k_folds > 1 {
+        folds(samples, split, k_folds, &mut rng)
+    } else {
+        vec![holdout(samples, &all, split, opts.test_fraction, &mut rng).1]
+    };
+    let test: Vec<usize> = tests.iter().flatten().copied().collect();
+    let meas: Vec<f64> = test
+        .iter()
+        .map(|&i| samples[i].cycles.unwrap_or(1.0))
+        .collect();
+    let mut accuracy = Vec::new();
+    let mut epochs = Vec::new();
+    let mut predictors = vec![Predictor::Dnn];
+    if let Some(r) = roof {
+        let pred: Vec<f64> = test
+            .iter()
+            .map(|&i| r.cycles(&samples[i].layer, &samples[i].mapping))
+            .collect::<Result<_, _>>()?;
+        accuracy.push((
+            "analytical".to_string(),
+            AccuracyJson::from(error_stats(&pred, &meas)),
+        ));
+        predictors.push(Predictor::Both);
+    }
+    for p in predictors {
+        let prep = prepare(samples, p, roof)?;
+        let mut r = rng.fork(p as u64);
+        let mut pred = Vec::with_capacity(test.len());
+        let mut ep = Vec::new();
+        for fold in &tests {
+            let train: Vec<usize> = all
+                .iter()
+                .copied()
+                .filter(|i| fold.binary_search(i).is_err())
+                .collect();
+            let file = train_ensemble(samples, &prep, &train, split, opts, &mut r, tick)?;
+            ep.extend(file.member_epochs.iter().copied());
+            let model = Learned::from_file(file)?;
+            let x = prep.x.select(Axis(0), fold);
+            let an: Vec<f64> = fold.iter().map(|&i| prep.analytical[i]).collect();
+            pred.extend(model.predict_rows(&x, &an));
+        }
+        accuracy.push((
+            p.name().to_string(),
+            AccuracyJson::from(error_stats(&pred, &meas)),
+        ));
+        epochs.push((
+            p.name().to_string(),
+            ep.iter().sum::<usize>() as f64 / ep.len().max(1) as f64,
+        ));
+    }
+    Ok(SplitReport {
+        split: split.name().into(),
+        folds: k_folds.max(1),
+        train_rows: samples.len() - tests[0].len(),
+        test_rows: test.len(),
+        test_layers: layer_count(samples, test.iter().copied()),
+        epochs,
+        accuracy,
+    })
+}
+
+/// Upper bound on progress ticks of a [`fit`] (epochs over all runs), for a progress bar.
+pub fn planned_epochs(opts: &FitOptions, with_roofline: bool) -> u64 {
+    let learned = if with_roofline { 2 } else { 1 };
+    let runs = opts.predictors.len()
+        + if opts.evaluate {
+            2 * learned * opts.k_folds.max(1)
+        } else {
+            0
+        };
+    (runs * opts.ensemble.max(1) * opts.config.max_epochs) as u64
+}
+
+/// Distinct layers among rows `idx`.
+fn layer_count(samples: &[Sample], idx: impl Iterator<Item = usize>) -> usize {
+    let mut g: Vec<usize> = idx.map(|i| samples[i].group).collect();
+    g.sort_unstable();
+    g.dedup();
+    g.len()
+}
+
+/// Fit the model file `dosa fit` ships: held-out evaluations first (if asked), then each
+/// requested predictor's ensemble on all rows.
+pub fn fit(
+    samples: &[Sample],
+    roof: Option<&dyn Roofline>,
+    opts: &FitOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<LatencyModel, String> {
+    let Some(&default) = opts.predictors.first() else {
+        return Err("no predictor to fit".into());
+    };
+    for (i, &p) in opts.predictors.iter().enumerate() {
+        if p == Predictor::Analytical {
+            return Err("`analytical` has nothing to fit; choose `dnn` or `both`".into());
+        }
+        if p == Predictor::Both && roof.is_none() {
+            return Err(
+                "the `both` predictor needs the analytical model, which is not available".into(),
+            );
+        }
+        if opts.predictors[..i].contains(&p) {
+            return Err(format!("predictor `{}` is listed twice", p.name()));
+        }
+    }
+    let mut held_out = Vec::new();
+    if opts.evaluate {
+        for split in [Split::Layer, Split::Row] {
+            held_out.push(evaluate_split(
+                samples,
+                roof,
+                split,
+                opts.k_folds,
+                opts,
+                tick,
+            )?);
+        }
+    }
+    let all: Vec<usize> = (0..samples.len()).collect();
+    let mut predictors = Vec::new();
+    for &p in &opts.predictors {
+        let prep = prepare(samples, p, roof)?;
+        let mut rng = Rng::new(opts.seed).fork(p as u64);
+        predictors.push(train_ensemble(
+            samples,
+            &prep,
+            &all,
+            Split::Layer,
+            opts,
+            &mut rng,
+            tick,
+        )?);
+    }
+    LatencyModel::from_file(ModelFile {
+        format: FORMAT.into(),
+        version: VERSION,
+        default,
+        training: TrainingInfo {
+            seed: opts.seed,
+            rows: samples.len(),
+            layers: layer_count(samples, 0..samples.len()),
+            ensemble: opts.ensemble,
+            config: opts.config.clone(),
+            held_out,
+        },
+        predictors,
+    })
+}

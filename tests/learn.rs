@@ -1,0 +1,368 @@
+//! The learned RTL-latency predictor end to end: determinism of `fit`, the search-facing
+//! gradient, the model file, the shipped model, and the `fit` / `predict` commands.
+
+use dosa::ir::Predictor;
+use dosa::learn::mlp::TrainConfig;
+use dosa::learn::predictor::ModelFile;
+use dosa::learn::{self, FitOptions, LatencyModel, LearnInput, N_FACTOR_VARS, N_TERMS, N_VARS};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+fn rtl_csv() -> PathBuf {
+    let shared = dosa::util::shared_dir()
+        .expect("the reference data (shared/) must be beside the checkout or in $DOSA_SHARED");
+    shared.join("data/firesim/gemmini_rtl_train.csv")
+}
+
+fn samples() -> Vec<learn::Sample> {
+    learn::load_csv(&rtl_csv(), true).expect("the RTL data loads")
+}
+
+fn tmp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("dosa-learn-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// A small, fast configuration: enough to exercise every code path.
+fn small_opts(seed: u64) -> FitOptions {
+    FitOptions {
+        predictors: vec![Predictor::Dnn],
+        seed,
+        ensemble: 2,
+        evaluate: true,
+        config: TrainConfig {
+            hidden: vec![8, 8],
+            max_epochs: 25,
+            patience: 10,
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
+
+fn subset(n: usize) -> Vec<learn::Sample> {
+    // Every 5th row keeps many layers in a small set.
+    samples().into_iter().step_by(5).take(n).collect()
+}
+
+#[test]
+fn fit_is_byte_identical_for_a_seed() {
+    let s = subset(200);
+    let roof = learn::analytical::default_roofline().unwrap();
+    let mut o = small_opts(7);
+    o.predictors = vec![Predictor::Both, Predictor::Dnn];
+    let fit = |o: &FitOptions| {
+        learn::fit(&s, Some(roof.as_ref()), o, &|| ())
+            .unwrap()
+            .to_json()
+    };
+    let a = fit(&o);
+    let b = fit(&o);
+    assert!(a == b, "two fits with the same seed differ");
+    o.seed = 8;
+    assert!(a != fit(&o), "the seed has no effect");
+    assert!(a.len() < 5 << 20);
+}
+
+#[test]
+fn model_file_round_trips_and_rejects_other_versions() {
+    let s = subset(120);
+    let mut o = small_opts(1);
+    o.evaluate = false;
+    let m = learn::fit(&s, None, &o, &|| ()).unwrap();
+    let bytes = m.to_json();
+    let file: ModelFile = serde_json::from_slice(&bytes).unwrap();
+    let back = LatencyModel::from_file(file.clone()).unwrap();
+    // serde_json's default float parser may be off by an ulp, so compare predictions closely
+    // rather than bytes.
+    let pts: Vec<_> = s.iter().map(|x| (&x.layer, &x.mapping)).collect();
+    let (p0, p1) = (
+        m.get(Predictor::Dnn).unwrap().predict(&pts, None).unwrap(),
+        back.get(Predictor::Dnn)
+            .unwrap()
+            .predict(&pts, None)
+            .unwrap(),
+    );
+    for (a, b) in p0.iter().zip(&p1) {
+        assert!((a - b).abs() <= 1e-12 * a.abs(), "{a} vs {b}");
+    }
+    assert!(back.file.training == m.file.training);
+    let mut v2 = file.clone();
+    v2.version += 1;
+    assert!(LatencyModel::from_file(v2).unwrap_err().contains("version"));
+    let mut renamed = file.clone();
+    renamed.predictors[0].features[3] = "something.else".into();
+    assert!(LatencyModel::from_file(renamed)
+        .unwrap_err()
+        .contains("features"));
+    let mut wrong_default = file;
+    wrong_default.default = Predictor::Both;
+    assert!(LatencyModel::from_file(wrong_default).is_err());
+}
+
+/// The gradients the search uses match finite differences of the model's own outputs, for both
+/// learned predictors, with respect to the log tile factors and (for `both`) the roofline terms.
+#[test]
+fn gradients_match_finite_differences() {
+    let s = subset(150);
+    let roof = learn::analytical::default_roofline().expect("the cost model is built in");
+    let mut o = small_opts(3);
+    o.predictors = vec![Predictor::Both, Predictor::Dnn];
+    o.evaluate = false;
+    o.config.max_epochs = 40;
+    let m = learn::fit(&s, Some(roof.as_ref()), &o, &|| ()).unwrap();
+    for p in [Predictor::Dnn, Predictor::Both] {
+        let l = m.get(p).unwrap();
+        for sample in s.iter().step_by(37) {
+            let mut terms =
+                learn::analytical::log_terms(&roof.terms(&sample.layer, &sample.mapping).unwrap());
+            let at_terms = terms;
+            // Roofline terms often tie (compute = accumulator); the maximum has no derivative
+            // there, so step off the tie.
+            for (k, t) in terms.iter_mut().enumerate() {
+                *t += 0.01 * k as f64;
+            }
+            let mut u = learn::log_factors(&sample.mapping);
+            // Off the integer point, as during descent.
+            for (i, x) in u.iter_mut().enumerate() {
+                *x += 0.02 * (((i * 5) % 7) as f64 - 3.0) / 3.0;
+            }
+            let out = |u: &[f64; N_FACTOR_VARS], t: &[f64; N_TERMS], corr: bool| {
+                let inp = LearnInput {
+                    layer: &sample.layer,
+                    mapping: &sample.mapping,
+                    log_factors: u,
+                    log_terms: Some(*t),
+                };
+                let mut g = vec![0.0; N_VARS];
+                let y = if corr {
+                    l.correction_and_grad(&inp, &mut g)
+                } else {
+                    l.log_cycles_and_grad(&inp, &mut g)
+                };
+                (y.unwrap(), g)
+            };
+            // At the integer point the log cycles are the log of what `predict` returns.
+            let at_int = learn::log_factors(&sample.mapping);
+            let pred = l
+                .predict(&[(&sample.layer, &sample.mapping)], Some(roof.as_ref()))
+                .unwrap()[0];
+            assert!(
+                (out(&at_int, &at_terms, false).0 - pred.ln()).abs() < 1e-9,
+                "{p:?}"
+            );
+            for corr in [true, false] {
+                let (y0, g) = out(&u, &terms, corr);
+                assert!(y0.is_finite());
+                let h = 1e-5;
+                let mut nonzero = 0;
+                for v in 0..N_VARS {
+                    let (mut ua, mut ub, mut ta, mut tb) = (u, u, terms, terms);
+                    if v < N_FACTOR_VARS {
+                        ua[v] += h;
+                        ub[v] -= h;
+                    } else {
+                        ta[v - N_FACTOR_VARS] += h;
+                        tb[v - N_FACTOR_VARS] -= h;
+                    }
+                    let fd = (out(&ua, &ta, corr).0 - out(&ub, &tb, corr).0) / (2.0 * h);
+                    assert!(
+                        (fd - g[v]).abs() < 1e-6 * (1.0 + fd.abs()),
+                        "{p:?} var {v}: fd {fd} vs {}",
+                        g[v]
+                    );
+                    if g[v].abs() > 1e-9 {
+                        nonzero += 1;
+                    }
+                }
+                assert!(nonzero > 5, "the gradient is nearly all zero");
+                let terms_used = g[N_FACTOR_VARS..].iter().any(|&x| x != 0.0);
+                assert_eq!(
+                    terms_used,
+                    p == Predictor::Both,
+                    "only `both` sees the roofline terms"
+                );
+            }
+        }
+    }
+    // The file-level call is the `both` correction.
+    let sample = &s[0];
+    let u = learn::log_factors(&sample.mapping);
+    let terms = learn::analytical::log_terms(&roof.terms(&sample.layer, &sample.mapping).unwrap());
+    let inp = LearnInput {
+        layer: &sample.layer,
+        mapping: &sample.mapping,
+        log_factors: &u,
+        log_terms: Some(terms),
+    };
+    let (mut g1, mut g2) = (vec![0.0; N_VARS], vec![0.0; N_VARS]);
+    let a = m.correction_and_grad(&inp, &mut g1).unwrap();
+    let b = m
+        .get(Predictor::Both)
+        .unwrap()
+        .correction_and_grad(&inp, &mut g2)
+        .unwrap();
+    assert_eq!((a, &g1), (b, &g2));
+    let no_terms = LearnInput {
+        log_terms: None,
+        ..inp
+    };
+    assert!(m.correction_and_grad(&no_terms, &mut g1).is_err());
+}
+
+#[test]
+fn shipped_model_loads_and_fits_the_data() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("models/gemmini-rtl.json");
+    let m = LatencyModel::load(&path)
+        .expect("models/gemmini-rtl.json is current; regenerate it as the README says");
+    assert!(std::fs::metadata(&path).unwrap().len() < 5 << 20);
+    assert_eq!(m.file.default, Predictor::Both);
+    let s = samples();
+    let roof = learn::analytical::default_roofline().unwrap();
+    let pts: Vec<_> = s.iter().map(|x| (&x.layer, &x.mapping)).collect();
+    let meas: Vec<f64> = s.iter().map(|x| x.cycles.unwrap()).collect();
+    let analytical: Vec<f64> = pts
+        .iter()
+        .map(|(l, mp)| roof.cycles(l, mp).unwrap())
+        .collect();
+    let base = dosa::model::stats::error_stats(&analytical, &meas);
+    for p in [Predictor::Dnn, Predictor::Both] {
+        let pred = m
+            .get(p)
+            .unwrap()
+            .predict(&pts, Some(roof.as_ref()))
+            .unwrap();
+        let a = dosa::model::stats::error_stats(&pred, &meas);
+        // On its own training data; the held-out figures are recorded in the file.
+        assert!(
+            a.spearman > 0.97 && a.spearman > base.spearman,
+            "{p:?}: {a:?}"
+        );
+        assert!(a.mape < base.mape, "{p:?}: {a:?} vs analytical {base:?}");
+    }
+    let held = &m.file.training.held_out;
+    assert_eq!(
+        held.iter().map(|r| r.split.as_str()).collect::<Vec<_>>(),
+        ["layer", "row"]
+    );
+    for r in held {
+        let get = |n: &str| r.accuracy.iter().find(|(k, _)| k == n).unwrap().1;
+        // The learned predictors rank held-out points better than the analytical model.
+        assert!(get("both").spearman > get("analytical").spearman, "{r:?}");
+    }
+}
+
+fn dosa(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dosa"))
+        .args(args)
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn fit_and_predict_commands() {
+    let dir = tmp_dir("cli");
+    // A small CSV: header plus every 10th row.
+    let text = std::fs::read_to_string(rtl_csv()).unwrap();
+    let mut lines = text.lines();
+    let mut small = String::from(lines.next().unwrap());
+    small.push('\n');
+    for l in lines.step_by(10) {
+        small.push_str(l);
+        small.push('\n');
+    }
+    let csv = dir.join("small.csv");
+    std::fs::write(&csv, &small).unwrap();
+    let model = dir.join("m.json");
+    let (c, m) = (csv.to_str().unwrap(), model.to_str().unwrap());
+    let out = dosa(&[
+        "fit",
+        "--rtl",
+        c,
+        "-o",
+        m,
+        "--epochs",
+        "20",
+        "--hidden",
+        "8",
+        "--ensemble",
+        "1",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("held out by layer") && stdout.contains("held out by row"),
+        "{stdout}"
+    );
+    let plots = dir.join("plots");
+    let out = dosa(&[
+        "predict",
+        "--rtl",
+        c,
+        "--model",
+        m,
+        "--json",
+        "--plot",
+        plots.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(v["rows"], 128);
+    for p in ["analytical", "dnn", "both"] {
+        for k in ["mape", "median_ape", "spearman"] {
+            assert!(v[p][k].as_f64().is_some_and(f64::is_finite), "{v}");
+        }
+        let png = std::fs::read(plots.join(format!("{p}.png"))).unwrap();
+        assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    }
+    // Keys in the documented order.
+    let pos = |k: &str| text.find(&format!("\"{k}\"")).unwrap();
+    assert!(
+        pos("rows") < pos("analytical")
+            && pos("analytical") < pos("dnn")
+            && pos("dnn") < pos("both")
+    );
+
+    // Failing commands write nothing.
+    let bad = dir.join("bad.csv");
+    std::fs::write(&bad, small.replacen("L3[WIO]", "L3[WIO] K3", 1)).unwrap();
+    let none = dir.join("none.json");
+    let out = dosa(&[
+        "fit",
+        "--rtl",
+        bad.to_str().unwrap(),
+        "-o",
+        none.to_str().unwrap(),
+        "--predictor",
+        "dnn",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("bad.csv:2"));
+    assert!(!none.exists());
+    let out = dosa(&["predict", "--rtl", c, "--model", csv.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("not a model file"));
+    let out = dosa(&[
+        "fit",
+        "--rtl",
+        c,
+        "-o",
+        none.to_str().unwrap(),
+        "--predictor",
+        "analytical",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!none.exists());
+    let _ = std::fs::remove_dir_all(&dir);
+}
