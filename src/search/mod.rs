@@ -4,6 +4,7 @@
 pub mod baseline;
 pub mod design;
 pub mod dosa;
+pub mod learned;
 pub mod output;
 pub mod report;
 
@@ -24,10 +25,35 @@ impl Engine {
     pub fn new(arch: &Arch, layers: &[Layer], spec: &SearchSpec) -> Result<Engine, String> {
         let relax = RelaxedModel::new(arch, layers, spec.objective, &spec.bounds)
             .map_err(|e| e.to_string())?;
-        Ok(Engine {
-            exact: Box::new(AnalyticalModel::new(arch)),
-            relax: Box::new(relax),
-        })
+        match spec.predictor {
+            crate::ir::Predictor::Analytical => Ok(Engine {
+                exact: Box::new(AnalyticalModel::new(arch)),
+                relax: Box::new(relax),
+            }),
+            crate::ir::Predictor::Both => {
+                let model = std::sync::Arc::new(learned::load_model(spec.model.as_deref())?);
+                model.get(crate::ir::Predictor::Both).ok_or_else(|| {
+                    "the latency model has no `both` predictor; fit it with `dosa fit --predictor both`"
+                        .to_string()
+                })?;
+                Ok(Engine {
+                    exact: Box::new(learned::CorrectedExact {
+                        inner: AnalyticalModel::new(arch),
+                        model: model.clone(),
+                    }),
+                    relax: Box::new(learned::CorrectedRelaxation {
+                        inner: relax,
+                        model,
+                        arch: arch.clone(),
+                        layers: layers.to_vec(),
+                    }),
+                })
+            }
+            crate::ir::Predictor::Dnn => Err(
+                "the search optimises `analytical` or `both` latency; `dnn` is for `dosa predict`"
+                    .to_string(),
+            ),
+        }
     }
     /// The exact evaluator.
     pub fn exact(&self) -> &dyn Exact {
