@@ -202,6 +202,8 @@ pub struct StartResult {
     pub best: Scored,
     pub evaluations: u64,
     pub curve: Vec<(u64, f64)>,
+    /// Every distinct rounded mapping seen, per layer (the pool the final combine pass draws on).
+    pub pool: Vec<Vec<Mapping>>,
 }
 
 /// How far rounded hardware is beyond the bounds: the sum of log excesses (0 when within).
@@ -337,6 +339,7 @@ pub fn run_start(
     let first = score(model, layers, mappings.clone());
     evals += 1;
     let mut curve = vec![(evals, first.objective(spec.objective))];
+    let mut pool: Vec<Vec<Mapping>> = mappings.iter().map(|m| vec![m.clone()]).collect();
     let mut best = first;
     let mut x: Vec<f64> = mappings.iter().flat_map(|m| relax(arch, m)).collect();
     let mut cost = relax_model.build(&mappings);
@@ -372,6 +375,11 @@ pub fn run_start(
                     s.hardware.usable_bytes
                 );
             }
+            for (p, m) in pool.iter_mut().zip(&mappings) {
+                if !p.contains(m) {
+                    p.push(m.clone());
+                }
+            }
             if s.objective(spec.objective) < best.objective(spec.objective) {
                 best = s;
             }
@@ -386,6 +394,7 @@ pub fn run_start(
         best,
         evaluations: evals,
         curve,
+        pool,
     }
 }
 
@@ -404,7 +413,15 @@ pub fn search(
     let mut offset = 0;
     let mut curve = Vec::new();
     let mut best: Option<Scored> = None;
+    let mut pool: Vec<Vec<Mapping>> = vec![Vec::new(); layers.len()];
     for r in results {
+        for (p, rp) in pool.iter_mut().zip(r.pool) {
+            for m in rp {
+                if !p.contains(&m) {
+                    p.push(m);
+                }
+            }
+        }
         for (e, v) in r.curve {
             let prev = curve.last().map_or(f64::INFINITY, |c: &(u64, f64)| c.1);
             curve.push((offset + e, prev.min(v)));
@@ -417,9 +434,80 @@ pub fn search(
             best = Some(r.best);
         }
     }
+    let best = best.expect("at least one start");
+    // The combine pass: per layer, the best mapping any start found for the best design's hardware.
+    let (combined, n) = combine(model, layers, &best, &pool, spec.objective);
+    offset += n;
+    let best = if combined.objective(spec.objective) < best.objective(spec.objective) {
+        let v = combined.objective(spec.objective);
+        let prev = curve.last().map_or(f64::INFINITY, |c: &(u64, f64)| c.1);
+        curve.push((offset, prev.min(v)));
+        combined
+    } else {
+        best
+    };
     StartResult {
-        best: best.expect("at least one start"),
+        best,
         evaluations: offset,
         curve,
+        pool,
     }
+}
+
+/// Coordinate descent over the pool: on the hardware of `best`, give each layer (twice over) the
+/// pooled mapping that fits it and lowers the network objective most; then derive the hardware
+/// of the result anew (never larger). Returns the design and the evaluations spent.
+pub fn combine(
+    model: &dyn Exact,
+    layers: &[Layer],
+    best: &Scored,
+    pool: &[Vec<Mapping>],
+    objective: Objective,
+) -> (Scored, u64) {
+    let arch = model.arch();
+    let hw = &best.hardware;
+    let mut evals = 0;
+    let mut chosen = best.mappings.clone();
+    let mut costs = best.costs.clone();
+    let (mut lat, mut en) = (best.latency, best.energy);
+    let cands: Vec<Vec<(Mapping, (f64, f64))>> = layers
+        .iter()
+        .zip(pool)
+        .map(|(l, p)| {
+            p.iter()
+                .filter(|m| super::baseline::fits(arch, &model.min_hardware(l, m), hw))
+                .map(|m| {
+                    evals += 1;
+                    (m.clone(), model.cost(l, m, hw))
+                })
+                .collect()
+        })
+        .collect();
+    for _ in 0..2 {
+        for (li, layer) in layers.iter().enumerate() {
+            let w = layer.count as f64;
+            let (c0, e0) = costs[li];
+            let value = |c: f64, e: f64| {
+                let (l2, e2) = (lat - w * c0 + w * c, en - w * e0 + w * e);
+                match objective {
+                    Objective::Edp => l2 * e2,
+                    Objective::Energy => e2,
+                    Objective::Latency => l2,
+                }
+            };
+            let mut best_v = value(c0, e0);
+            for (m, (c, e)) in &cands[li] {
+                let v = value(*c, *e);
+                if v < best_v {
+                    best_v = v;
+                    chosen[li] = m.clone();
+                    costs[li] = (*c, *e);
+                }
+            }
+            lat += w * (costs[li].0 - c0);
+            en += w * (costs[li].1 - e0);
+        }
+    }
+    evals += 1;
+    (score(model, layers, chosen), evals)
 }
