@@ -1,0 +1,165 @@
+//! `dosa search` and `dosa baseline` through the binary: outputs, reproducibility, snapshots.
+
+use std::path::Path;
+use std::process::Command;
+
+fn dosa(args: &[&str]) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_dosa"))
+        .args(args)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs")
+}
+
+const QUICK: [&str; 6] = ["--starts", "2", "--steps", "120", "--round-every", "40"];
+
+fn search_json(extra: &[&str]) -> String {
+    let mut args = vec![
+        "search",
+        "examples/tutorial.dosa",
+        "--network",
+        "tiny",
+        "--json",
+        "--no-timing",
+    ];
+    args.extend_from_slice(&QUICK);
+    args.extend_from_slice(extra);
+    let out = dosa(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn same_seed_same_bytes_and_a_reviewed_snapshot() {
+    let a = search_json(&["--seed", "5"]);
+    let b = search_json(&["--seed", "5"]);
+    assert_eq!(a, b, "same seed, different output");
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(v["method"], "search");
+    assert_eq!(v["layers"].as_array().unwrap().len(), 3);
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_snapshot!("search_tiny_seed5", a);
+    });
+}
+
+#[test]
+fn result_dosa_checks_and_eval_reproduces_the_report() {
+    let dir = std::env::temp_dir().join(format!("dosa-search-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    let mut args = vec![
+        "search",
+        "examples/tutorial.dosa",
+        "--network",
+        "tiny",
+        "-o",
+        d,
+    ];
+    args.extend_from_slice(&QUICK);
+    let out = dosa(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for f in ["result.dosa", "report.json", "curve.csv", "curve.png"] {
+        assert!(dir.join(f).is_file(), "missing {f}");
+    }
+    let png = std::fs::read(dir.join("curve.png")).unwrap();
+    assert_eq!(&png[1..4], b"PNG");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let result = dir.join("result.dosa");
+    let check = dosa(&["check", result.to_str().unwrap()]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let eval = dosa(&["eval", result.to_str().unwrap(), "--json"]);
+    assert!(
+        eval.status.success(),
+        "{}",
+        String::from_utf8_lossy(&eval.stderr)
+    );
+    let e: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let net = &e["networks"][0];
+    for (k_eval, k_rep) in [
+        ("latency_cycles", "latency_cycles"),
+        ("energy_uj", "energy_uj"),
+        ("edp", "edp"),
+    ] {
+        let a = net[k_eval].as_f64().unwrap();
+        let b = report["network"][k_rep].as_f64().unwrap();
+        assert!(
+            (a - b).abs() <= 1e-9 * b.abs(),
+            "{k_eval}: eval {a} vs search {b}"
+        );
+    }
+    assert_eq!(e["hardware"]["pe_dim"], report["hardware"]["pe_dim"]);
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn bounded_search_respects_the_bounds() {
+    let a = search_json(&["--pe-max", "8", "--sp-max-kib", "64", "--acc-max-kib", "16"]);
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    let h = &v["hardware"];
+    assert!(h["pe_dim"].as_u64().unwrap() <= 8);
+    assert!(h["scratchpad_kib"].as_f64().unwrap() <= 64.0);
+    assert!(h["accumulator_kib"].as_f64().unwrap() <= 16.0);
+}
+
+#[test]
+fn errors_exit_nonzero_and_write_nothing() {
+    let dir = std::env::temp_dir().join(format!("dosa-search-bad-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let bad = Path::new("tests/bad/mapping-product.dosa");
+    let out = dosa(&["search", bad.to_str().unwrap(), "-o", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!dir.exists(), "a failing search wrote {}", dir.display());
+    let out = dosa(&["search", "examples/tutorial.dosa", "--network", "nope"]);
+    assert_eq!(out.status.code(), Some(2));
+    let out = dosa(&["search", "examples/tutorial.dosa", "--lr", "-1"]);
+    assert_eq!(out.status.code(), Some(2));
+}
+
+#[test]
+fn baselines_share_the_report_format() {
+    for kind in ["random", "gemmini-default"] {
+        let out = dosa(&[
+            "baseline",
+            "examples/tutorial.dosa",
+            "--network",
+            "tiny",
+            "--kind",
+            kind,
+            "--samples",
+            "40",
+            "--json",
+        ]);
+        assert!(
+            out.status.success(),
+            "{kind}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        for k in [
+            "method",
+            "objective",
+            "seed",
+            "evaluations",
+            "seconds",
+            "hardware",
+            "network",
+            "layers",
+        ] {
+            assert!(v.get(k).is_some(), "{kind}: no `{k}`");
+        }
+        assert!(v["network"]["edp"].as_f64().unwrap() > 0.0);
+    }
+}
