@@ -226,6 +226,8 @@ impl LatencyModel {
 pub struct Learned {
     pub file: LearnedFile,
     nets: Vec<Mlp>,
+    /// Position of the base feature (looked up once: names are strings).
+    base: usize,
 }
 
 impl Learned {
@@ -269,7 +271,11 @@ impl Learned {
         if nets.iter().any(|m| m.inputs() != n) {
             return Err(format!("a network does not take the {n} features"));
         }
-        Ok(Learned { file, nets })
+        Ok(Learned {
+            file,
+            nets,
+            base: features::base_index(set),
+        })
     }
 
     /// Which predictor this model implements.
@@ -347,7 +353,7 @@ impl Learned {
                 }
             }
         }
-        let base = &duals[features::base_index(self.set())];
+        let base = &duals[self.base];
         grad_base.copy_from_slice(&base.g);
         Ok((y, base.v))
     }
@@ -420,7 +426,7 @@ impl Learned {
             sum += &net.predict(z.view());
         }
         let k = self.nets.len() as f64;
-        let bi = features::base_index(self.set());
+        let bi = self.base;
         sum.iter()
             .enumerate()
             .map(|(i, s)| {
