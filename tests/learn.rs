@@ -248,7 +248,13 @@ fn shipped_model_loads_and_fits_the_data() {
         ["layer", "row"]
     );
     for r in held {
-        let get = |n: &str| r.accuracy.iter().find(|(k, _)| k == n).unwrap().1;
+        let get = |n: &str| {
+            r.accuracy
+                .iter()
+                .find(|a| a.predictor == n)
+                .unwrap()
+                .clone()
+        };
         // The learned predictors rank held-out points better than the analytical model.
         assert!(get("both").spearman > get("analytical").spearman, "{r:?}");
     }

@@ -86,7 +86,8 @@ pub fn print_table(reports: &[SplitReport]) {
             "  {:<11} {:>9} {:>11} {:>9}",
             "predictor", "MAPE %", "median APE", "Spearman"
         );
-        for (name, a) in &r.accuracy {
+        for a in &r.accuracy {
+            let name = &a.predictor;
             println!(
                 "  {:<11} {:>9.2} {:>11.2} {:>9.4}",
                 name, a.mape, a.median_ape, a.spearman

@@ -1,16 +1,23 @@
 //! Stage `learn`: the learned RTL-latency predictor (MODEL.md section 9).
 //!
 //! Three latency predictors:
-//! - `analytical`: the cost model's roofline (MODEL.md section 6), through [`Roofline`];
-//! - `dnn`: an MLP ensemble from layer, mapping and derived-hardware features, predicting log
-//!   cycles;
-//! - `both`: the analytical latency times `exp(correction)`, the correction an MLP ensemble
-//!   that also sees the roofline terms.
+//! - `analytical`: the cost model's roofline (MODEL.md section 6), through [`Roofline`]
+//!   ([`analytical::ModelRoofline`]: `crate::model`'s exact evaluator on the mapping's minimum
+//!   hardware);
+//! - `dnn`: an MLP ensemble from layer, mapping and derived-hardware features; it predicts the
+//!   log residual over a mapping-only roofline proxy;
+//! - `both`: the analytical latency times `exp(correction)`, the correction an MLP ensemble that
+//!   also sees the four log roofline terms.
 //!
-//! Training ([`fit`]) is plain Rust on ndarray, deterministic for a seed. A search calls
-//! [`LatencyModel::correction_and_grad`] (or [`predictor::Learned::log_cycles_and_grad`] for `dnn`) with a
-//! [`LearnInput`] holding the relaxed log tile factors, and gets the gradient with respect to
-//! them, exact through the features.
+//! Training ([`fit`]) is plain Rust on ndarray with hand-written backpropagation, deterministic
+//! for a seed and independent of the thread count. Accuracy figures use `crate::model::stats`;
+//! plots use `crate::emit::plot`.
+//!
+//! For the search: [`LatencyModel::correction_and_grad`] (the `both` correction) or
+//! [`predictor::Learned::log_cycles_and_grad`] (`dnn`) take a [`LearnInput`] (layer, current
+//! rounded mapping, relaxed log tile factors of L0..L2 laid out by [`var_index`], and the log
+//! roofline terms) and return the value with its exact gradient: [`N_FACTOR_VARS`] entries for the
+//! log factors, then [`N_TERMS`] for the log roofline terms (to chain through the cost model).
 
 pub mod analytical;
 pub mod data;

@@ -34,10 +34,33 @@ pub struct SplitReport {
     pub train_rows: usize,
     pub test_rows: usize,
     pub test_layers: usize,
-    /// Epoch early stopping kept, per predictor trained (mean over ensemble members).
-    pub epochs: Vec<(String, f64)>,
     /// Per predictor (`analytical`, `dnn`, `both`): accuracy on the held-out rows.
-    pub accuracy: Vec<(String, AccuracyJson)>,
+    pub accuracy: Vec<HeldOut>,
+}
+
+/// One predictor's held-out figures.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HeldOut {
+    pub predictor: String,
+    pub mape: f64,
+    pub median_ape: f64,
+    pub spearman: f64,
+    /// Mean epoch early stopping kept (learned predictors only).
+    #[serde(skip_serializing_if = "Option::is_none", default)]
+    pub mean_epoch: Option<f64>,
+}
+
+impl HeldOut {
+    /// Figures of a predictor named `name`.
+    pub fn new(name: &str, s: ErrorStats, mean_epoch: Option<f64>) -> HeldOut {
+        HeldOut {
+            predictor: name.to_string(),
+            mape: s.mape,
+            median_ape: s.median_ape,
+            spearman: s.spearman,
+            mean_epoch,
+        }
+    }
 }
 
 /// The figures of [`ErrorStats`] this module reports, with serde both ways (figures in percent, as `dosa predict --json` prints).
@@ -203,6 +226,8 @@ impl LatencyModel {
 pub struct Learned {
     pub file: LearnedFile,
     nets: Vec<Mlp>,
+    /// Position of the base feature (looked up once: names are strings).
+    base: usize,
 }
 
 impl Learned {
@@ -246,7 +271,11 @@ impl Learned {
         if nets.iter().any(|m| m.inputs() != n) {
             return Err(format!("a network does not take the {n} features"));
         }
-        Ok(Learned { file, nets })
+        Ok(Learned {
+            file,
+            nets,
+            base: features::base_index(set),
+        })
     }
 
     /// Which predictor this model implements.
@@ -324,7 +353,7 @@ impl Learned {
                 }
             }
         }
-        let base = &duals[features::base_index(self.set())];
+        let base = &duals[self.base];
         grad_base.copy_from_slice(&base.g);
         Ok((y, base.v))
     }
@@ -397,7 +426,7 @@ impl Learned {
             sum += &net.predict(z.view());
         }
         let k = self.nets.len() as f64;
-        let bi = features::base_index(self.set());
+        let bi = self.base;
         sum.iter()
             .enumerate()
             .map(|(i, s)| {

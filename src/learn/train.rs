@@ -10,7 +10,7 @@ use super::data::Sample;
 use super::features::Set;
 use super::mlp::{self, TrainConfig};
 use super::predictor::{
-    feature_matrix, AccuracyJson, LatencyModel, Learned, LearnedFile, ModelFile, SplitReport,
+    feature_matrix, HeldOut, LatencyModel, Learned, LearnedFile, ModelFile, SplitReport,
     TrainingInfo, FORMAT, VERSION,
 };
 use crate::ir::Predictor;
@@ -280,6 +280,21 @@ pub fn evaluate_split(
     opts: &FitOptions,
     tick: &(dyn Fn() + Sync),
 ) -> Result<SplitReport, String> {
+    Ok(held_out_predictions(samples, roof, split, k_folds, opts, tick)?.0)
+}
+
+/// Held-out rows and every predictor's predictions for them (in the order of the rows), with
+/// the report [`evaluate_split`] gives; for error analysis.
+#[allow(clippy::type_complexity)]
+pub fn held_out_predictions(
+    samples: &[Sample],
+    roof: Option<&dyn Roofline>,
+    split: Split,
+    k_folds: usize,
+    opts: &FitOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<(SplitReport, Vec<usize>, Vec<(String, Vec<f64>)>), String> {
+    let mut preds = Vec::new();
     let salt = if split == Split::Layer {
         0x4c41
     } else {
@@ -298,17 +313,14 @@ pub fn evaluate_split(
         .map(|&i| samples[i].cycles.unwrap_or(1.0))
         .collect();
     let mut accuracy = Vec::new();
-    let mut epochs = Vec::new();
     let mut predictors = vec![Predictor::Dnn];
     if let Some(r) = roof {
         let pred: Vec<f64> = test
             .iter()
             .map(|&i| r.cycles(&samples[i].layer, &samples[i].mapping))
             .collect::<Result<_, _>>()?;
-        accuracy.push((
-            "analytical".to_string(),
-            AccuracyJson::from(error_stats(&pred, &meas)),
-        ));
+        accuracy.push(HeldOut::new("analytical", error_stats(&pred, &meas), None));
+        preds.push(("analytical".to_string(), pred));
         predictors.push(Predictor::Both);
     }
     for p in predictors {
@@ -329,24 +341,23 @@ pub fn evaluate_split(
             let an: Vec<f64> = fold.iter().map(|&i| prep.analytical[i]).collect();
             pred.extend(model.predict_rows(&x, &an));
         }
-        accuracy.push((
-            p.name().to_string(),
-            AccuracyJson::from(error_stats(&pred, &meas)),
+        let mean_epoch = ep.iter().sum::<usize>() as f64 / ep.len().max(1) as f64;
+        accuracy.push(HeldOut::new(
+            p.name(),
+            error_stats(&pred, &meas),
+            Some(mean_epoch),
         ));
-        epochs.push((
-            p.name().to_string(),
-            ep.iter().sum::<usize>() as f64 / ep.len().max(1) as f64,
-        ));
+        preds.push((p.name().to_string(), pred));
     }
-    Ok(SplitReport {
+    let report = SplitReport {
         split: split.name().into(),
         folds: k_folds.max(1),
         train_rows: samples.len() - tests[0].len(),
         test_rows: test.len(),
         test_layers: layer_count(samples, test.iter().copied()),
-        epochs,
         accuracy,
-    })
+    };
+    Ok((report, test, preds))
 }
 
 /// Upper bound on progress ticks of a [`fit`] (epochs over all runs), for a progress bar.
