@@ -126,3 +126,50 @@ fn eval_reports_count_weighted_totals() {
     let text = dosa(&["eval", tut]);
     assert!(String::from_utf8_lossy(&text.stdout).contains("network tiny"));
 }
+
+/// `examples/timeloop_rows.dosa` holds three reference rows on their hardware; `eval --timeloop`
+/// must reproduce Timeloop's cycles exactly and its energy to the CSV's printed precision.
+#[test]
+fn eval_reproduces_timeloop_rows_from_the_example() {
+    let file = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/timeloop_rows.dosa");
+    let out = dosa(&["eval", file, "--timeloop", "--json"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let want = [
+        ("row0", 10436608.0, 4516.943239),
+        ("row1", 1630720.0, 547.585464),
+        ("row2", 3612672.0, 347.200561),
+    ];
+    let layers = v["layers"].as_array().unwrap();
+    assert_eq!(layers.len(), 3);
+    for (l, (name, cycles, uj)) in layers.iter().zip(want) {
+        assert_eq!(l["layer"], name);
+        assert_eq!(l["latency_cycles"].as_f64().unwrap(), cycles);
+        let e = l["energy_uj"].as_f64().unwrap();
+        assert!(
+            (e - uj).abs() / uj < 1e-8,
+            "{name}: {e} uJ vs Timeloop {uj}"
+        );
+    }
+}
+
+/// A mapping that does not fit the architecture's fixed buffers is an error, not a silent resize.
+#[test]
+fn eval_refuses_mappings_beyond_fixed_buffers() {
+    let dir = tmp("eval-overflow");
+    std::fs::create_dir_all(&dir).unwrap();
+    let f = dir.join("big.dosa");
+    std::fs::write(
+        &f,
+        "network n { conv c R=1 S=1 P=64 Q=64 C=16 K=16 }\n\
+         map n.c \"L3[WIO] N1 - L2[WI] N1 K16X - L1[O] Q64 P4 C16X - L0[W] P16\"\n",
+    )
+    .unwrap();
+    let out = dosa(&["eval", f.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("Accumulator"));
+}

@@ -78,12 +78,12 @@ fn examples_are_formatted_and_print_back_to_the_same_program() {
 }
 
 #[test]
-fn tutorial_mapping_is_the_model_md_example() {
+fn tutorial_mapping_reads_as_written() {
     let p = load_path(Path::new("examples/tutorial.dosa")).unwrap();
     let m = &p.mappings[0];
     assert_eq!((m.network.as_str(), m.layer.as_str()), ("tiny", "conv1"));
     let expected =
-        parse_compact("L3[WIO] K8 Q28 - L2[WI] N1 K4X - L1[O] K2 S7 R7 Q4 P7 C3X - L0[W] P16")
+        parse_compact("L3[WIO] K4 Q28 - L2[WI] N1 K16X - L1[O] S7 R7 Q4 P7 C3X - L0[W] P16")
             .unwrap();
     assert_eq!(m.mapping, expected);
     let layer = p.layer("tiny", "conv1").unwrap();

@@ -2,7 +2,7 @@
 //! mapping in a program, on the hardware the mappings need together.
 
 use super::CliError;
-use crate::model::report::{evaluate_program, render_text};
+use crate::model::report::{evaluate_program_with, render_text};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -14,6 +14,9 @@ pub struct EvalArgs {
     /// Print the report as JSON instead of text.
     #[arg(long)]
     pub json: bool,
+    /// Follow Timeloop's integer rounding (cycles per level, whole blocks), as the reference data does.
+    #[arg(long)]
+    pub timeloop: bool,
 }
 
 /// Run the command.
@@ -31,7 +34,8 @@ pub fn run(args: EvalArgs) -> Result<i32, CliError> {
             args.file.display()
         )));
     }
-    let report = evaluate_program(&program).map_err(|errs| CliError::Input(errs.join("\n")))?;
+    let report = evaluate_program_with(&program, args.timeloop)
+        .map_err(|errs| CliError::Input(errs.join("\n")))?;
     if args.json {
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| CliError::Input(e.to_string()))?;

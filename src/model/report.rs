@@ -4,7 +4,9 @@
 //! The hardware is derived from all mappings of the program (one accelerator runs them all): the
 //! largest PE array any mapping needs and, per level, the largest per-instance tile times the
 //! instance count of that array ([`super::exact::network_hardware`]), rounded up to buildable sizes
-//! like every search report ([`crate::search::design::round_hardware`]). Every layer is then
+//! like every search report ([`crate::search::design::round_hardware`]); where the architecture
+//! fixes a size (a `16x16` array, a `256 KiB` scratchpad) that size is used instead ([`pin_fixed`]),
+//! so energies are those of the hardware the file describes. Every layer is then
 //! evaluated on that hardware with the analytical model (no Timeloop rounding). Sizes are reported
 //! both as usable (what a tile may use) and physical (twice that for double-buffered levels).
 
@@ -132,6 +134,50 @@ fn layer_hw(arch: &Arch, m: &MinHardware) -> Hardware {
 
 /// Evaluate every mapping of `program`; `Err` lists every mapping that cannot be evaluated.
 pub fn evaluate_program(program: &Program) -> Result<EvalReport, Vec<String>> {
+    evaluate_program_with(program, false)
+}
+
+/// Pin the derived hardware to the architecture's fixed sizes: a fixed PE array, and for every
+/// level with a fixed capacity its usable size (half the physical one when double-buffered).
+/// Errors name each level the mappings do not fit.
+pub fn pin_fixed(arch: &Arch, derived: &Hardware) -> Result<Hardware, Vec<String>> {
+    use crate::ir::Bound;
+    let mut hw = derived.clone();
+    let mut errors = Vec::new();
+    if let Bound::Fixed(pe) = arch.pe_dim {
+        if derived.pe_dim > pe as f64 + 1e-9 {
+            errors.push(format!(
+                "the mappings need a {0}x{0} PE array; `{1}` has {pe}x{pe}",
+                derived.pe_dim, arch.name
+            ));
+        }
+        hw.pe_dim = pe as f64;
+    }
+    for (i, lv) in arch.levels.iter().enumerate() {
+        if lv.is_backing {
+            continue;
+        }
+        if let Bound::Fixed(bytes) = lv.capacity {
+            let inst_need = derived.usable_bytes[i] / lv.instance_count(derived.pe_dim).max(1.0);
+            let usable = bytes as f64 * if lv.double_buffered { 0.5 } else { 1.0 };
+            if inst_need > usable + 1e-9 {
+                errors.push(format!(
+                    "{}: the mappings need {} B per instance; a tile may use {} B of the fixed {} B",
+                    lv.name, inst_need, usable, bytes
+                ));
+            }
+            hw.usable_bytes[i] = usable * lv.instance_count(hw.pe_dim);
+        }
+    }
+    if errors.is_empty() {
+        Ok(hw)
+    } else {
+        Err(errors)
+    }
+}
+
+/// [`evaluate_program`], optionally with Timeloop's integer rounding (to compare with its rows).
+pub fn evaluate_program_with(program: &Program, timeloop: bool) -> Result<EvalReport, Vec<String>> {
     let arch = &program.arch;
     let mut errors = Vec::new();
     let mut items = Vec::new();
@@ -151,8 +197,15 @@ pub fn evaluate_program(program: &Program) -> Result<EvalReport, Vec<String>> {
         return Err(errors);
     }
     let mins: Vec<MinHardware> = items.iter().map(|(_, _, m)| m.clone()).collect();
-    let hw = crate::search::design::round_hardware(arch, &network_hardware(arch, &mins));
-    let opts = EvalOptions::analytical(arch);
+    let hw = pin_fixed(
+        arch,
+        &crate::search::design::round_hardware(arch, &network_hardware(arch, &mins)),
+    )?;
+    let opts = if timeloop {
+        EvalOptions::timeloop(arch)
+    } else {
+        EvalOptions::analytical(arch)
+    };
     let mut layers = Vec::new();
     for (lm, layer, mh) in &items {
         let ev: LayerEval = evaluate_layer(arch, layer, &lm.mapping, &hw, &opts)
