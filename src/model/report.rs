@@ -389,7 +389,7 @@ mod tests {
                     network: "tiny".into(),
                     layer: "conv1".into(),
                     mapping: parse_compact(
-                        "L3[WIO] K8 Q28 - L2[WI] N1 K4X - L1[O] K2 S7 R7 Q4 P7 C3X - L0[W] P16",
+                        "L3[WIO] K4 Q28 - L2[WI] N1 K16X - L1[O] S7 R7 Q4 P7 C3X - L0[W] P16",
                     )
                     .unwrap(),
                 },
