@@ -23,8 +23,11 @@ pub struct Engine {
 impl Engine {
     /// Build both models for `arch` and the spec's predictor.
     pub fn new(arch: &Arch, layers: &[Layer], spec: &SearchSpec) -> Result<Engine, String> {
-        let relax = RelaxedModel::new(arch, layers, spec.objective, &spec.bounds)
-            .map_err(|e| e.to_string())?;
+        // Unbounded searches explore the same PE range as the random baseline.
+        let mut bounds = spec.bounds;
+        bounds.pe_max = Some(bounds.pe_max.unwrap_or(baseline::PE_RANGE.1 as u64));
+        let relax =
+            RelaxedModel::new(arch, layers, spec.objective, &bounds).map_err(|e| e.to_string())?;
         match spec.predictor {
             crate::ir::Predictor::Analytical => Ok(Engine {
                 exact: Box::new(AnalyticalModel::new(arch)),
