@@ -65,7 +65,8 @@ pub fn random_hardware(arch: &Arch, bounds: &HwBounds, rng: &mut Rng) -> Hardwar
     }
 }
 
-/// Whether `need` fits in `have` (every non-backing level and the PE array).
+/// Whether `need` fits in `have`: the PE array, and every non-backing level per instance (a
+/// layer that needs a small array still needs its per-column buffer on the larger one).
 pub fn fits(arch: &Arch, need: &Hardware, have: &Hardware) -> bool {
     need.pe_dim <= have.pe_dim + 1e-9
         && need
@@ -73,7 +74,11 @@ pub fn fits(arch: &Arch, need: &Hardware, have: &Hardware) -> bool {
             .iter()
             .zip(&have.usable_bytes)
             .zip(&arch.levels)
-            .all(|((n, h), l)| l.is_backing || *n <= *h + 1e-9)
+            .all(|((n, h), l)| {
+                let n_inst = n / l.instance_count(need.pe_dim).max(1.0);
+                let h_inst = h / l.instance_count(have.pe_dim).max(1.0);
+                l.is_backing || n_inst <= h_inst * (1.0 + 1e-12) + 1e-9
+            })
 }
 
 /// A layer's best sample on one hardware: (its objective, the mapping, `(cycles, uJ)`).

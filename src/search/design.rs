@@ -73,13 +73,38 @@ pub fn named_levels(arch: &Arch) -> (Option<usize>, Option<usize>) {
     (sp, acc)
 }
 
-/// Whether rounded hardware respects the bounds (physical sizes, as the bounds are written).
-pub fn within_bounds(arch: &Arch, hw: &Hardware, b: &HwBounds) -> bool {
+/// How far hardware is beyond the bounds (physical sizes, as the bounds are written): the sum of
+/// the log excesses, 0 when within. The repair pass descends it; [`within_bounds`] tests it.
+pub fn violation(arch: &Arch, hw: &Hardware, b: &HwBounds) -> f64 {
     let (sp, acc) = named_levels(arch);
     let kib = |i: Option<usize>| i.map_or(0.0, |i| hw.physical_bytes(arch, i) / 1024.0);
-    b.pe_max.is_none_or(|m| hw.pe_dim <= m as f64 + 1e-9)
-        && b.sp_max_kib.is_none_or(|m| kib(sp) <= m + 1e-9)
-        && b.acc_max_kib.is_none_or(|m| kib(acc) <= m + 1e-9)
+    let over = |v: f64, bound: Option<f64>| bound.map_or(0.0, |m| (v / m).ln().max(0.0));
+    over(hw.pe_dim, b.pe_max.map(|m| m as f64))
+        + over(kib(sp), b.sp_max_kib)
+        + over(kib(acc), b.acc_max_kib)
+}
+
+/// What one layer's own hardware becomes on the largest array the bounds allow: per-column and
+/// per-PE buffers scale with the array, so a layer is checked against the bounds there (the
+/// network's array may be larger than the layer's own).
+pub fn at_bound_pe(arch: &Arch, hw: &Hardware, b: &HwBounds) -> Hardware {
+    let pe = hw
+        .pe_dim
+        .max(b.pe_max.map_or(super::baseline::PE_RANGE.1, |m| m as f64));
+    Hardware {
+        pe_dim: pe,
+        usable_bytes: hw
+            .usable_bytes
+            .iter()
+            .zip(&arch.levels)
+            .map(|(&u, l)| u / l.instance_count(hw.pe_dim).max(1.0) * l.instance_count(pe))
+            .collect(),
+    }
+}
+
+/// Whether hardware respects the bounds (up to float noise).
+pub fn within_bounds(arch: &Arch, hw: &Hardware, b: &HwBounds) -> bool {
+    violation(arch, hw, b) <= 1e-12
 }
 
 /// A scored design.

@@ -149,8 +149,8 @@ pub fn choose_orders(
 fn repair(model: &dyn Exact, layer: &Layer, m: &mut Mapping, bounds: &HwBounds, rng: &mut Rng) {
     let arch = model.arch();
     shrink_until(arch, m, rng, |m| {
-        let hw = super::design::round_hardware(arch, &model.min_hardware(layer, m));
-        within_bounds(arch, &hw, bounds)
+        let own = super::design::at_bound_pe(arch, &model.min_hardware(layer, m), bounds);
+        within_bounds(arch, &super::design::round_hardware(arch, &own), bounds)
     });
 }
 
@@ -206,24 +206,15 @@ pub struct StartResult {
     pub pool: Vec<Vec<Mapping>>,
 }
 
-/// How far rounded hardware is beyond the bounds: the sum of log excesses (0 when within).
-fn violation(arch: &Arch, hw: &crate::ir::Hardware, b: &HwBounds) -> f64 {
-    let (sp, acc) = super::design::named_levels(arch);
-    let kib = |i: Option<usize>| i.map_or(0.0, |i| hw.physical_bytes(arch, i) / 1024.0);
-    let over = |v: f64, bound: Option<f64>| bound.map_or(0.0, |m| (v / m).ln().max(0.0));
-    over(hw.pe_dim, b.pe_max.map(|m| m as f64))
-        + over(kib(sp), b.sp_max_kib)
-        + over(kib(acc), b.acc_max_kib)
-}
-
 /// Deterministic repair: while the mapping breaks a bound, take the single move (one prime factor
 /// of one inner factor to the backing level) that reduces the violation most.
 pub fn repair_greedy(model: &dyn Exact, layer: &Layer, m: &mut Mapping, bounds: &HwBounds) {
     let arch = model.arch();
     let back = backing(arch);
     let need = |m: &Mapping| {
-        let hw = super::design::round_hardware(arch, &model.min_hardware(layer, m));
-        violation(arch, &hw, bounds)
+        let own = super::design::at_bound_pe(arch, &model.min_hardware(layer, m), bounds);
+        let hw = super::design::round_hardware(arch, &own);
+        super::design::violation(arch, &hw, bounds)
     };
     let mut v = need(m);
     while v > 0.0 {
