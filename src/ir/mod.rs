@@ -399,6 +399,15 @@ pub enum Objective {
 }
 
 impl Objective {
+    /// The value minimised for a design of `latency` cycles and `energy` uJ.
+    pub fn of(self, latency: f64, energy: f64) -> f64 {
+        match self {
+            Objective::Edp => latency * energy,
+            Objective::Energy => energy,
+            Objective::Latency => latency,
+        }
+    }
+
     /// Name as written in `.dosa` files, reports and on the command line.
     pub fn name(self) -> &'static str {
         match self {

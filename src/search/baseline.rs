@@ -97,11 +97,6 @@ pub fn random_search(
     seed: u64,
 ) -> (Scored, u64, Vec<(u64, f64)>) {
     let arch = model.arch();
-    let objective_of = |lat: f64, en: f64| match objective {
-        Objective::Edp => lat * en,
-        Objective::Energy => en,
-        Objective::Latency => lat,
-    };
     // One hardware sample per task, each with its own seeded stream: the result does not
     // depend on the thread count.
     let per_hw: Vec<(Scored, Vec<f64>)> = (0..hw_samples.max(1))
@@ -119,7 +114,7 @@ pub fn random_search(
                         fits(arch, &model.min_hardware(layer, m), &hw)
                     });
                     let c = model.cost(layer, &m, &hw);
-                    let v = objective_of(c.0, c.1);
+                    let v = objective.of(c.0, c.1);
                     if per_layer[li].as_ref().is_none_or(|b| v < b.0) {
                         per_layer[li] = Some((v, m, c));
                     }
@@ -132,7 +127,7 @@ pub fn random_search(
                         en += l.count as f64 * b.2 .1;
                     }
                 }
-                values.push(objective_of(lat, en));
+                values.push(objective.of(lat, en));
             }
             let mappings: Vec<Mapping> = per_layer
                 .into_iter()

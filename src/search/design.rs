@@ -125,11 +125,7 @@ impl Scored {
     }
     /// The value the search minimises.
     pub fn objective(&self, o: Objective) -> f64 {
-        match o {
-            Objective::Edp => self.edp(),
-            Objective::Energy => self.energy,
-            Objective::Latency => self.latency,
-        }
+        o.of(self.latency, self.energy)
     }
 }
 

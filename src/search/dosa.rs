@@ -125,11 +125,7 @@ pub fn choose_orders(
                 let (c, e) = model.cost(layer, &m, &hw);
                 evals += 1;
                 let (l2, e2) = (lat - w * c0 + w * c, en - w * e0 + w * e);
-                let v = match objective {
-                    Objective::Edp => l2 * e2,
-                    Objective::Energy => e2,
-                    Objective::Latency => l2,
-                };
+                let v = objective.of(l2, e2);
                 if v < best.0 {
                     best = (v, Some((m, c, e)));
                 }
@@ -260,11 +256,7 @@ pub fn repair_greedy(model: &dyn Exact, layer: &Layer, m: &mut Mapping, bounds: 
 fn own_cost(model: &dyn Exact, layer: &Layer, m: &Mapping, objective: Objective) -> f64 {
     let hw = super::design::round_hardware(model.arch(), &model.min_hardware(layer, m));
     let (c, e) = model.cost(layer, m, &hw);
-    match objective {
-        Objective::Edp => c * e,
-        Objective::Energy => e,
-        Objective::Latency => c,
-    }
+    objective.of(c, e)
 }
 
 /// Round every layer of `x`, keeping the loop orders of `prev`: the nearest and the round-down
@@ -480,11 +472,7 @@ pub fn combine(
             let (c0, e0) = costs[li];
             let value = |c: f64, e: f64| {
                 let (l2, e2) = (lat - w * c0 + w * c, en - w * e0 + w * e);
-                match objective {
-                    Objective::Edp => l2 * e2,
-                    Objective::Energy => e2,
-                    Objective::Latency => l2,
-                }
+                objective.of(l2, e2)
             };
             let mut best_v = value(c0, e0);
             for (m, (c, e)) in &cands[li] {
