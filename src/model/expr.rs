@@ -107,24 +107,10 @@ pub fn prune(ops: &[Op], outputs: &[u32]) -> (Vec<Op>, Vec<u32>) {
     for i in 0..ops.len() {
         if live[i] {
             new_of[i] = out.len() as u32;
-            out.push(remap(ops[i], |a| new_of[a as usize]));
+            out.push(ops[i].remap(|a| new_of[a as usize]));
         }
     }
     (out, outputs.iter().map(|&o| new_of[o as usize]).collect())
-}
-
-fn remap(op: Op, m: impl Fn(u32) -> u32) -> Op {
-    match op {
-        Op::Add(a, b) => Op::Add(m(a), m(b)),
-        Op::Sub(a, b) => Op::Sub(m(a), m(b)),
-        Op::Mul(a, b) => Op::Mul(m(a), m(b)),
-        Op::Div(a, b) => Op::Div(m(a), m(b)),
-        Op::Min(a, b) => Op::Min(m(a), m(b)),
-        Op::Max(a, b) => Op::Max(m(a), m(b)),
-        Op::Exp(a) => Op::Exp(m(a)),
-        Op::Ln(a) => Op::Ln(m(a)),
-        leaf => leaf,
-    }
 }
 
 /// A finite `f64` constant usable as an e-graph leaf (ordered and hashed by its bits).

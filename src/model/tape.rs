@@ -24,6 +24,22 @@ pub enum Op {
 }
 
 impl Op {
+    /// The same operation with every operand slot renamed by `m` (used when ops are pruned or
+    /// reordered); leaves are unchanged.
+    pub fn remap(self, m: impl Fn(u32) -> u32) -> Op {
+        match self {
+            Op::Add(a, b) => Op::Add(m(a), m(b)),
+            Op::Sub(a, b) => Op::Sub(m(a), m(b)),
+            Op::Mul(a, b) => Op::Mul(m(a), m(b)),
+            Op::Div(a, b) => Op::Div(m(a), m(b)),
+            Op::Min(a, b) => Op::Min(m(a), m(b)),
+            Op::Max(a, b) => Op::Max(m(a), m(b)),
+            Op::Exp(a) => Op::Exp(m(a)),
+            Op::Ln(a) => Op::Ln(m(a)),
+            leaf => leaf,
+        }
+    }
+
     /// Operand slots.
     pub fn args(&self) -> (Option<u32>, Option<u32>) {
         match *self {
@@ -72,20 +88,7 @@ impl Tape {
             new_of[o] = n as u32;
         }
         let m = |a: u32| new_of[a as usize];
-        let new_ops = order
-            .iter()
-            .map(|&o| match ops[o] {
-                Op::Add(a, b) => Op::Add(m(a), m(b)),
-                Op::Sub(a, b) => Op::Sub(m(a), m(b)),
-                Op::Mul(a, b) => Op::Mul(m(a), m(b)),
-                Op::Div(a, b) => Op::Div(m(a), m(b)),
-                Op::Min(a, b) => Op::Min(m(a), m(b)),
-                Op::Max(a, b) => Op::Max(m(a), m(b)),
-                Op::Exp(a) => Op::Exp(m(a)),
-                Op::Ln(a) => Op::Ln(m(a)),
-                leaf => leaf,
-            })
-            .collect();
+        let new_ops = order.iter().map(|&o| ops[o].remap(m)).collect();
         Tape {
             ops: new_ops,
             outputs: outputs.into_iter().map(m).collect(),
