@@ -222,22 +222,18 @@ fn plan_one(
 /// each naming the layer, the resource and by how much it overflows.
 pub fn plan(program: &Program) -> Result<(GemminiParams, Vec<LayerPlan>), Vec<String>> {
     let p = gemmini_params(&program.arch);
-    if program.mappings.is_empty() {
-        return Err(vec![
-            "the program has no mappings; nothing to emit".to_string()
-        ]);
-    }
     let mut plans = Vec::new();
     let mut errors = Vec::new();
-    for (i, lm) in program.mappings.iter().enumerate() {
-        let label = format!("{}.{}", lm.network, lm.layer);
-        let Some(layer) = program.layer(&lm.network, &lm.layer) else {
-            errors.push(format!(
-                "mapping {i} (`{label}`): no such layer in the program's networks"
-            ));
-            continue;
+    for m in super::mapped_layers(program)? {
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
         };
-        match plan_one(program, &p, &label, layer, &lm.mapping) {
+        let (i, label) = (m.index, &m.label);
+        match plan_one(program, &p, label, m.layer, m.mapping) {
             Ok(pl) => plans.push(pl),
             Err(e) => errors.push(format!("layer `{label}` (mapping {i}): {e}")),
         }

@@ -12,6 +12,7 @@ pub mod gemmini_tiler;
 pub mod plot;
 pub mod timeloop;
 
+use crate::ir::{Layer, Mapping, Program};
 use std::path::{Path, PathBuf};
 
 /// One generated file, path relative to the output folder.
@@ -63,6 +64,45 @@ pub fn c_identifier(s: &str) -> String {
         out.insert_str(0, "l_");
     }
     out
+}
+
+/// One mapping of a program with the layer it maps.
+pub struct Mapped<'a> {
+    /// Position among the program's mappings.
+    pub index: usize,
+    /// `network.layer`, as every emitter names the layer in files and errors.
+    pub label: String,
+    pub layer: &'a Layer,
+    pub mapping: &'a Mapping,
+}
+
+/// The shared front half of every emitter: each mapping resolved to its layer, in program order,
+/// or the error for a mapping whose layer does not exist; `Err` when there is nothing to emit.
+pub fn mapped_layers(program: &Program) -> Result<Vec<Result<Mapped<'_>, String>>, Vec<String>> {
+    if program.mappings.is_empty() {
+        return Err(vec![
+            "the program has no mappings; nothing to emit".to_string()
+        ]);
+    }
+    Ok(program
+        .mappings
+        .iter()
+        .enumerate()
+        .map(|(i, lm)| {
+            let label = format!("{}.{}", lm.network, lm.layer);
+            match program.layer(&lm.network, &lm.layer) {
+                Some(layer) => Ok(Mapped {
+                    index: i,
+                    label,
+                    layer,
+                    mapping: &lm.mapping,
+                }),
+                None => Err(format!(
+                    "mapping {i} (`{label}`): no such layer in the program's networks"
+                )),
+            }
+        })
+        .collect())
 }
 
 #[cfg(test)]

@@ -442,23 +442,19 @@ fn folder_name(i: usize, label: &str) -> String {
 
 /// Files for every mapped layer, or the problems found (no files then).
 pub fn emit(program: &Program) -> Result<Vec<EmittedFile>, Vec<String>> {
-    if program.mappings.is_empty() {
-        return Err(vec![
-            "the program has no mappings; nothing to emit".to_string()
-        ]);
-    }
     let mut files = Vec::new();
     let mut errors = Vec::new();
-    for (i, lm) in program.mappings.iter().enumerate() {
-        let label = format!("{}.{}", lm.network, lm.layer);
-        let Some(layer) = program.layer(&lm.network, &lm.layer) else {
-            errors.push(format!(
-                "mapping {i} (`{label}`): no such layer in the program's networks"
-            ));
-            continue;
+    for m in super::mapped_layers(program)? {
+        let m = match m {
+            Ok(m) => m,
+            Err(e) => {
+                errors.push(e);
+                continue;
+            }
         };
-        let hw = hardware(&program.arch, layer, &lm.mapping);
-        if let Err(e) = crate::passes::legal::check(&program.arch, layer, &lm.mapping, hw.pe_dim) {
+        let (i, label, layer, mapping) = (m.index, m.label, m.layer, m.mapping);
+        let hw = hardware(&program.arch, layer, mapping);
+        if let Err(e) = crate::passes::legal::check(&program.arch, layer, mapping, hw.pe_dim) {
             errors.push(format!(
                 "layer `{label}` (mapping {i}): the mapping is not legal for the layer: {e}"
             ));
@@ -476,7 +472,7 @@ pub fn emit(program: &Program) -> Result<Vec<EmittedFile>, Vec<String>> {
         });
         files.push(EmittedFile {
             path: format!("{dir}/mapping.yaml"),
-            contents: mapping_yaml(&program.arch, &hw, &lm.mapping, &title),
+            contents: mapping_yaml(&program.arch, &hw, mapping, &title),
         });
     }
     if errors.is_empty() {
