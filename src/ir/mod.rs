@@ -378,6 +378,12 @@ pub struct Hardware {
 }
 
 impl Hardware {
+    /// Usable bytes of one instance of level `i` (per-column and per-PE buffers divide by the
+    /// array): what must be compared when two designs have different arrays.
+    pub fn instance_bytes(&self, arch: &Arch, i: usize) -> f64 {
+        self.usable_bytes[i] / arch.levels[i].instance_count(self.pe_dim).max(1.0)
+    }
+
     /// Physical bytes of level `i` in `arch` (twice the usable size when double-buffered).
     pub fn physical_bytes(&self, arch: &Arch, i: usize) -> f64 {
         let f = if arch.levels[i].double_buffered {

@@ -69,16 +69,10 @@ pub fn random_hardware(arch: &Arch, bounds: &HwBounds, rng: &mut Rng) -> Hardwar
 /// layer that needs a small array still needs its per-column buffer on the larger one).
 pub fn fits(arch: &Arch, need: &Hardware, have: &Hardware) -> bool {
     need.pe_dim <= have.pe_dim + 1e-9
-        && need
-            .usable_bytes
-            .iter()
-            .zip(&have.usable_bytes)
-            .zip(&arch.levels)
-            .all(|((n, h), l)| {
-                let n_inst = n / l.instance_count(need.pe_dim).max(1.0);
-                let h_inst = h / l.instance_count(have.pe_dim).max(1.0);
-                l.is_backing || n_inst <= h_inst * (1.0 + 1e-12) + 1e-9
-            })
+        && (0..arch.levels.len()).all(|i| {
+            let (n, h) = (need.instance_bytes(arch, i), have.instance_bytes(arch, i));
+            arch.levels[i].is_backing || n <= h * (1.0 + 1e-12) + 1e-9
+        })
 }
 
 /// A layer's best sample on one hardware: (its objective, the mapping, `(cycles, uJ)`).

@@ -25,7 +25,7 @@ pub fn max_hardware(arch: &Arch, hws: impl IntoIterator<Item = Hardware>) -> Opt
             let lv = &arch.levels[i];
             let inst = hws
                 .iter()
-                .map(|h| h.usable_bytes[i] / lv.instance_count(h.pe_dim).max(1.0))
+                .map(|h| h.instance_bytes(arch, i))
                 .fold(0.0, f64::max);
             inst * lv.instance_count(pe)
         })
@@ -93,11 +93,8 @@ pub fn at_bound_pe(arch: &Arch, hw: &Hardware, b: &HwBounds) -> Hardware {
         .max(b.pe_max.map_or(super::baseline::PE_RANGE.1, |m| m as f64));
     Hardware {
         pe_dim: pe,
-        usable_bytes: hw
-            .usable_bytes
-            .iter()
-            .zip(&arch.levels)
-            .map(|(&u, l)| u / l.instance_count(hw.pe_dim).max(1.0) * l.instance_count(pe))
+        usable_bytes: (0..arch.levels.len())
+            .map(|i| hw.instance_bytes(arch, i) * arch.levels[i].instance_count(pe))
             .collect(),
     }
 }
