@@ -107,6 +107,8 @@ impl Relaxation for CorrectedRelaxation {
 pub struct CorrectedExact {
     pub inner: crate::model::search_adapter::AnalyticalModel,
     pub model: Arc<LatencyModel>,
+    /// The roofline terms the learned model reads, built once (not per evaluation).
+    pub roof: crate::learn::analytical::ModelRoofline,
 }
 
 impl super::design::Exact for CorrectedExact {
@@ -118,7 +120,7 @@ impl super::design::Exact for CorrectedExact {
     }
     fn cost(&self, layer: &Layer, m: &Mapping, hw: &crate::ir::Hardware) -> (f64, f64) {
         let (c, e) = self.inner.cost(layer, m, hw);
-        let roof = crate::learn::analytical::ModelRoofline::gemmini();
+        let roof = &self.roof;
         let lf = crate::learn::features::log_factors(m);
         let inp = LearnInput {
             layer,

@@ -43,6 +43,7 @@ impl Engine {
                     exact: Box::new(learned::CorrectedExact {
                         inner: AnalyticalModel::new(arch),
                         model: model.clone(),
+                        roof: crate::learn::analytical::ModelRoofline::gemmini(),
                     }),
                     relax: Box::new(learned::CorrectedRelaxation {
                         inner: relax,
