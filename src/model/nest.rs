@@ -90,55 +90,64 @@ pub fn complete_order(order: &[Dim]) -> Vec<Dim> {
 }
 
 /// One coordinate axis (rank) of a tensor: a sum of `coef * dim` terms. Inputs' width and height are
-/// the sliding windows `Wstride*P + Wdilation*R` and `Hstride*Q + Hdilation*S`.
-#[derive(Clone, Debug, PartialEq)]
+/// the sliding windows `Wstride*P + Wdilation*R` and `Hstride*Q + Hdilation*S`. At most two terms,
+/// held inline: the exact evaluator builds ranks on every call and must not allocate.
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Rank {
-    pub terms: Vec<(Dim, f64)>,
+    terms: [(Dim, f64); 2],
+    len: usize,
 }
 
 impl Rank {
     fn single(d: Dim) -> Rank {
         Rank {
-            terms: vec![(d, 1.0)],
+            terms: [(d, 1.0), (d, 0.0)],
+            len: 1,
         }
+    }
+    fn window(outer: Dim, stride: u64, filter: Dim, dilation: u64) -> Rank {
+        Rank {
+            terms: [
+                (outer, stride.max(1) as f64),
+                (filter, dilation.max(1) as f64),
+            ],
+            len: 2,
+        }
+    }
+    /// The `(dim, coefficient)` terms.
+    pub fn terms(&self) -> &[(Dim, f64)] {
+        &self.terms[..self.len]
     }
     /// The coefficient of `d` in this rank, if `d` moves it.
     pub fn coef(&self, d: Dim) -> Option<f64> {
-        self.terms.iter().find(|(t, _)| *t == d).map(|(_, c)| *c)
+        self.terms().iter().find(|(t, _)| *t == d).map(|(_, c)| *c)
     }
 }
 
+/// Every tensor has four ranks.
+pub const RANKS: usize = 4;
+
 /// The ranks of tensor `t` of `layer`.
-pub fn tensor_ranks(t: Tensor, layer: &Layer) -> Vec<Rank> {
+pub fn tensor_ranks(t: Tensor, layer: &Layer) -> [Rank; RANKS] {
     use Dim::*;
     match t {
-        Tensor::W => vec![
+        Tensor::W => [
             Rank::single(R),
             Rank::single(S),
             Rank::single(C),
             Rank::single(K),
         ],
-        Tensor::O => vec![
+        Tensor::O => [
             Rank::single(P),
             Rank::single(Q),
             Rank::single(K),
             Rank::single(N),
         ],
-        Tensor::I => vec![
+        Tensor::I => [
             Rank::single(N),
             Rank::single(C),
-            Rank {
-                terms: vec![
-                    (Q, layer.hstride.max(1) as f64),
-                    (S, layer.hdilation.max(1) as f64),
-                ],
-            },
-            Rank {
-                terms: vec![
-                    (P, layer.wstride.max(1) as f64),
-                    (R, layer.wdilation.max(1) as f64),
-                ],
-            },
+            Rank::window(Q, layer.hstride, S, layer.hdilation),
+            Rank::window(P, layer.wstride, R, layer.wdilation),
         ],
     }
 }
@@ -166,7 +175,7 @@ impl Structure {
             let trace = nest.trace(level);
             let per_t = Tensor::ALL.map(|t| {
                 let ranks = tensor_ranks(t, layer);
-                let steps: Vec<Vec<f64>> = trace
+                let steps: Vec<[f64; RANKS]> = trace
                     .iter()
                     .map(|&i| {
                         let d = nest.loops[i].dim;
@@ -174,21 +183,14 @@ impl Structure {
                             .filter(|&k| nest.loops[k].dim == d)
                             .map(|k| factor(k) as f64)
                             .product();
-                        ranks
-                            .iter()
-                            .map(|r| r.coef(d).map_or(0.0, |c| c * scale))
-                            .collect()
+                        ranks.map(|r| r.coef(d).map_or(0.0, |c| c * scale))
                     })
                     .collect();
                 let mut flags = Vec::with_capacity(trace.len());
-                let mut acc = vec![0.0; ranks.len()];
+                let mut acc = [0.0; RANKS];
                 for (j, st) in steps.iter().enumerate() {
-                    if j == 0 {
-                        flags.push(true);
-                    } else {
-                        let tj: Vec<f64> = st.iter().zip(&acc).map(|(s, a)| s - a).collect();
-                        flags.push(tj == steps[0]);
-                    }
+                    let tj: [f64; RANKS] = std::array::from_fn(|r| st[r] - acc[r]);
+                    flags.push(j == 0 || tj == steps[0]);
                     for (a, s) in acc.iter_mut().zip(st) {
                         *a += s;
                     }

@@ -16,7 +16,7 @@
 //!   tile deltas; the parent's reads likewise exclude the first fetch of each output.
 
 use super::algebra::Algebra;
-use super::nest::{tensor_ranks, Nest, Rank, Structure};
+use super::nest::{tensor_ranks, Nest, Rank, Structure, RANKS};
 use crate::ir::{Arch, Bandwidth, Dim, Layer, Tensor};
 
 /// Factor of every (level, dim), temporal and spatial; 1 where the loop is absent.
@@ -90,14 +90,14 @@ fn extent<A: Algebra>(
 
 /// Width of one rank of the tile of `level`.
 fn rank_width<A: Algebra>(alg: &A, nest: &Nest, f: &Factors<A::S>, level: usize, r: &Rank) -> A::S {
-    if let [(d, c)] = r.terms[..] {
+    if let &[(d, c)] = r.terms() {
         if c == 1.0 {
             return extent(alg, nest, f, level, d).unwrap_or_else(|| alg.lit(1.0));
         }
     }
     // 1 + sum coef * (extent - 1)
     let mut acc = alg.lit(1.0);
-    for &(d, c) in &r.terms {
+    for &(d, c) in r.terms() {
         if let Some(e) = extent(alg, nest, f, level, d) {
             let m = alg.sub(e, alg.lit(1.0));
             let t = if c == 1.0 { m } else { alg.mul(alg.lit(c), m) };
@@ -138,10 +138,7 @@ pub fn fills_per_instance<A: Algebra>(
     t: Tensor,
 ) -> A::S {
     let ranks = tensor_ranks(t, layer);
-    let widths: Vec<A::S> = ranks
-        .iter()
-        .map(|r| rank_width(alg, nest, f, level, r))
-        .collect();
+    let widths: [A::S; RANKS] = ranks.map(|r| rank_width(alg, nest, f, level, &r));
     let full = alg.prod(widths.iter().copied());
     let trace = nest.trace(level);
     if trace.is_empty() {
