@@ -4,7 +4,7 @@
 use dosa::ir::{gemmini_arch, HwBounds, Layer, Objective, SearchSpec};
 use dosa::passes::legal::check;
 use dosa::search::design::{round_hardware, within_bounds, Exact};
-use dosa::search::{baseline, dosa as one_loop, AnalyticalModel, Engine};
+use dosa::search::{baseline, dosa as one_loop, floor, AnalyticalModel, Engine};
 use proptest::prelude::*;
 
 fn small_net() -> Vec<Layer> {
@@ -135,5 +135,45 @@ proptest! {
         let engine = Engine::new(&arch, &layers, &spec).unwrap();
         let r = one_loop::search(engine.exact(), engine.relaxation(), &layers, &spec);
         assert_design_ok(engine.exact(), &layers, &r.best, &bounds);
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+    /// Under any legal mapping on the smallest hardware that runs it (and on a larger one), the
+    /// exact cost of a layer is at least its floor: strides, dilations and loop orders included.
+    #[test]
+    fn exact_cost_is_at_least_the_layer_floor(
+        dims in proptest::array::uniform7(1u64..24),
+        strides in (1u64..4, 1u64..4),
+        dilations in (1u64..3, 1u64..3),
+        pe in 2u64..40,
+        inner_max in 0u64..5,
+        seed: u64,
+    ) {
+        let arch = gemmini_arch();
+        let model = AnalyticalModel::new(&arch);
+        let mut layer = Layer::conv("l", dims, strides.0, strides.1);
+        layer.wdilation = dilations.0;
+        layer.hdilation = dilations.1;
+        let mut rng = dosa::util::Rng::new(seed);
+        let mut m = dosa::passes::random::random_mapping(&arch, &layer, pe, &mut rng);
+        if inner_max > 0 {
+            // Small inner tiles: the DRAM-heavy mappings where the tensor terms of the floor bind.
+            dosa::passes::random::shrink_until(&arch, &mut m, &mut rng, |m| {
+                m.levels[..3].iter().all(|l| l.temporal.iter().all(|&f| f <= inner_max))
+            });
+        }
+        let hw = round_hardware(&arch, &model.min_hardware(&layer, &m));
+        prop_assert!(hw.pe_dim <= pe as f64);
+        let f = floor::layer_floor(&arch, &layer, pe);
+        let mut big = hw.clone();
+        big.usable_bytes.iter_mut().for_each(|b| *b *= 4.0);
+        for h in [&hw, &big] {
+            let (lat, en) = model.cost(&layer, &m, h);
+            prop_assert!(lat >= f.latency * (1.0 - 1e-12), "latency {} < floor {} for {}", lat, f.latency, m);
+            prop_assert!(en >= f.energy * (1.0 - 1e-12), "energy {} < floor {} for {}", en, f.energy, m);
+        }
     }
 }

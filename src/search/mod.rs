@@ -4,6 +4,7 @@
 pub mod baseline;
 pub mod design;
 pub mod dosa;
+pub mod floor;
 pub mod learned;
 pub mod output;
 pub mod report;
