@@ -2,6 +2,7 @@
 //! all scored by the same exact evaluator ([`design::score`]).
 
 pub mod baseline;
+pub mod bo;
 pub mod design;
 pub mod dosa;
 pub mod floor;
