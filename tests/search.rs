@@ -4,7 +4,7 @@
 use dosa::ir::{gemmini_arch, HwBounds, Layer, Objective, SearchSpec};
 use dosa::passes::legal::check;
 use dosa::search::design::{round_hardware, within_bounds, Exact};
-use dosa::search::{baseline, dosa as one_loop, AnalyticalModel, Engine};
+use dosa::search::{baseline, bo, dosa as one_loop, floor, AnalyticalModel, Engine};
 use proptest::prelude::*;
 
 fn small_net() -> Vec<Layer> {
@@ -86,6 +86,113 @@ fn random_search_is_legal_bounded_and_deterministic() {
     assert!(ca.last().unwrap().1 <= a.edp() * (1.0 + 1e-12));
 }
 
+#[test]
+fn bo_search_is_legal_bounded_and_deterministic() {
+    let arch = gemmini_arch();
+    let model = AnalyticalModel::new(&arch);
+    let layers = small_net();
+    let bounds = HwBounds {
+        pe_max: Some(16),
+        sp_max_kib: Some(256.0),
+        acc_max_kib: Some(64.0),
+    };
+    let (a, ea, ca) = bo::bo_search(&model, &layers, &bounds, Objective::Edp, 8, 4, 7);
+    let (b, _, cb) = bo::bo_search(&model, &layers, &bounds, Objective::Edp, 8, 4, 7);
+    assert_eq!(ea, 32);
+    assert_eq!(a.mappings, b.mappings);
+    assert_eq!(a.hardware, b.hardware);
+    assert_eq!(ca, cb);
+    assert_design_ok(&model, &layers, &a, &bounds);
+    assert!(ca.windows(2).all(|w| w[1].1 <= w[0].1));
+    assert!(ca.last().unwrap().1 <= a.edp() * (1.0 + 1e-12));
+}
+
+/// No method beats the floor: the tutorial's network with its own bounds, and the small network
+/// free and bounded to Gemmini's array, through the search, random, bo and gemmini-default, plus
+/// the tutorial's hand-written mappings on the shipped hardware.
+#[test]
+fn every_method_lands_above_the_edp_floor() {
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("examples/tutorial.dosa");
+    let program = dosa::syntax::load_path(&path).unwrap();
+    let arch = program.arch.clone();
+    let tiny = program.networks[0].layers.clone();
+    let gemmini_bounds = HwBounds {
+        pe_max: Some(16),
+        sp_max_kib: Some(256.0),
+        acc_max_kib: Some(64.0),
+    };
+    let cases = [
+        (tiny, program.search.bounds),
+        (small_net(), HwBounds::default()),
+        (small_net(), gemmini_bounds),
+    ];
+    for (layers, bounds) in cases {
+        // The largest array any method here may use: the bound or the default range, and
+        // Gemmini's shipped 16 for gemmini-default.
+        let pe_cap = bounds.pe_max.unwrap_or(128).max(16);
+        let f = floor::network_floor(&arch, &layers, pe_cap);
+        assert!(f.latency > 0.0 && f.energy > 0.0);
+        let spec = SearchSpec {
+            starts: 1,
+            steps: 60,
+            round_every: 30,
+            seed: 2,
+            bounds,
+            ..SearchSpec::default()
+        };
+        let engine = Engine::new(&arch, &layers, &spec).unwrap();
+        let model = engine.exact();
+        let mut designs = vec![
+            (
+                "search",
+                one_loop::search(model, engine.relaxation(), &layers, &spec).best,
+            ),
+            (
+                "random",
+                baseline::random_search(model, &layers, &bounds, Objective::Edp, 3, 8, 2).0,
+            ),
+            (
+                "bo",
+                bo::bo_search(model, &layers, &bounds, Objective::Edp, 7, 3, 2).0,
+            ),
+            (
+                "gemmini-default",
+                baseline::gemmini_default(model, &layers).unwrap(),
+            ),
+        ];
+        if layers.len() == 3 && layers[0].name == "conv1" {
+            let mappings: Vec<_> = layers
+                .iter()
+                .map(|l| {
+                    program
+                        .mappings
+                        .iter()
+                        .find(|m| m.layer == l.name)
+                        .map(|m| m.mapping.clone())
+                })
+                .collect();
+            if mappings.iter().all(Option::is_some) {
+                let m = mappings.into_iter().map(Option::unwrap).collect();
+                designs.push((
+                    "hand-written",
+                    dosa::search::design::score(model, &layers, m),
+                ));
+            }
+        }
+        for (name, s) in designs {
+            assert!(
+                s.latency >= f.latency * (1.0 - 1e-12) && s.energy >= f.energy * (1.0 - 1e-12),
+                "{name}: ({}, {}) below the floor ({}, {})",
+                s.latency,
+                s.energy,
+                f.latency,
+                f.energy
+            );
+            assert!(s.edp() >= f.edp() * (1.0 - 1e-12));
+        }
+    }
+}
+
 fn quick_spec(seed: u64, bounds: HwBounds) -> SearchSpec {
     SearchSpec {
         starts: 2,
@@ -135,5 +242,45 @@ proptest! {
         let engine = Engine::new(&arch, &layers, &spec).unwrap();
         let r = one_loop::search(engine.exact(), engine.relaxation(), &layers, &spec);
         assert_design_ok(engine.exact(), &layers, &r.best, &bounds);
+    }
+
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 1024, ..ProptestConfig::default() })]
+    /// Under any legal mapping on the smallest hardware that runs it (and on a larger one), the
+    /// exact cost of a layer is at least its floor: strides, dilations and loop orders included.
+    #[test]
+    fn exact_cost_is_at_least_the_layer_floor(
+        dims in proptest::array::uniform7(1u64..24),
+        strides in (1u64..4, 1u64..4),
+        dilations in (1u64..3, 1u64..3),
+        pe in 2u64..40,
+        inner_max in 0u64..5,
+        seed: u64,
+    ) {
+        let arch = gemmini_arch();
+        let model = AnalyticalModel::new(&arch);
+        let mut layer = Layer::conv("l", dims, strides.0, strides.1);
+        layer.wdilation = dilations.0;
+        layer.hdilation = dilations.1;
+        let mut rng = dosa::util::Rng::new(seed);
+        let mut m = dosa::passes::random::random_mapping(&arch, &layer, pe, &mut rng);
+        if inner_max > 0 {
+            // Small inner tiles: the DRAM-heavy mappings where the tensor terms of the floor bind.
+            dosa::passes::random::shrink_until(&arch, &mut m, &mut rng, |m| {
+                m.levels[..3].iter().all(|l| l.temporal.iter().all(|&f| f <= inner_max))
+            });
+        }
+        let hw = round_hardware(&arch, &model.min_hardware(&layer, &m));
+        prop_assert!(hw.pe_dim <= pe as f64);
+        let f = floor::layer_floor(&arch, &layer, pe);
+        let mut big = hw.clone();
+        big.usable_bytes.iter_mut().for_each(|b| *b *= 4.0);
+        for h in [&hw, &big] {
+            let (lat, en) = model.cost(&layer, &m, h);
+            prop_assert!(lat >= f.latency * (1.0 - 1e-12), "latency {} < floor {} for {}", lat, f.latency, m);
+            prop_assert!(en >= f.energy * (1.0 - 1e-12), "energy {} < floor {} for {}", en, f.energy, m);
+        }
     }
 }

@@ -130,7 +130,7 @@ fn errors_exit_nonzero_and_write_nothing() {
 
 #[test]
 fn baselines_share_the_report_format() {
-    for kind in ["random", "gemmini-default"] {
+    for kind in ["random", "bo", "gemmini-default"] {
         let out = dosa(&[
             "baseline",
             "examples/tutorial.dosa",
@@ -161,5 +161,129 @@ fn baselines_share_the_report_format() {
             assert!(v.get(k).is_some(), "{kind}: no `{k}`");
         }
         assert!(v["network"]["edp"].as_f64().unwrap() > 0.0);
+    }
+}
+
+fn bo_json(threads: &str) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
+        .args([
+            "baseline",
+            "examples/tutorial.dosa",
+            "--network",
+            "tiny",
+            "--kind",
+            "bo",
+            "--seed",
+            "1",
+            "--samples",
+            "60",
+            "--json",
+            "--no-timing",
+        ])
+        .env("RAYON_NUM_THREADS", threads)
+        .current_dir(env!("CARGO_MANIFEST_DIR"))
+        .output()
+        .expect("the binary runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[test]
+fn bo_is_reproducible_across_runs_and_thread_counts() {
+    let a = bo_json("2");
+    assert_eq!(a, bo_json("2"), "same seed, different output");
+    assert_eq!(a, bo_json("1"), "1 thread and 2 threads differ");
+    let v: serde_json::Value = serde_json::from_str(&a).unwrap();
+    assert_eq!(v["method"], "bo");
+    // 60 samples over 30 hardware points: 2 mappings per layer on each.
+    assert_eq!(v["evaluations"], 60);
+    assert_eq!(v["layers"].as_array().unwrap().len(), 3);
+}
+
+#[test]
+fn bo_mappings_are_legal_and_reproduced_by_eval() {
+    let dir = std::env::temp_dir().join(format!("dosa-bo-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let out = dosa(&[
+        "baseline",
+        "examples/tutorial.dosa",
+        "--network",
+        "tiny",
+        "--kind",
+        "bo",
+        "--seed",
+        "1",
+        "--samples",
+        "60",
+        "-o",
+        dir.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let result = dir.join("result.dosa");
+    // `check` rejects any mapping that is illegal on the derived architecture.
+    let check = dosa(&["check", result.to_str().unwrap()]);
+    assert!(
+        check.status.success(),
+        "{}",
+        String::from_utf8_lossy(&check.stderr)
+    );
+    let eval = dosa(&["eval", result.to_str().unwrap(), "--json"]);
+    assert!(eval.status.success());
+    let e: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    let (a, b) = (
+        e["networks"][0]["edp"].as_f64().unwrap(),
+        report["network"]["edp"].as_f64().unwrap(),
+    );
+    assert!((a - b).abs() <= 1e-9 * b, "eval {a} vs bo {b}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn compare_adds_bo_and_a_floor_no_method_beats() {
+    let mut args = vec![
+        "search",
+        "examples/tutorial.dosa",
+        "--network",
+        "tiny",
+        "--compare",
+        "--no-timing",
+    ];
+    args.extend_from_slice(&QUICK);
+    let out = dosa(&args);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let text = String::from_utf8(out.stdout).unwrap();
+    let table = &text[text.find("method            evaluations").unwrap()..];
+    let rows: Vec<&str> = table.lines().skip(1).collect();
+    let names: Vec<&str> = rows
+        .iter()
+        .map(|r| r.split("  ").next().unwrap().trim())
+        .collect();
+    assert_eq!(
+        names,
+        ["search", "random", "bo", "gemmini-default", "floor (bound)"]
+    );
+    for r in &rows {
+        let vs_floor: f64 = r
+            .split_whitespace()
+            .last()
+            .unwrap()
+            .trim_end_matches('x')
+            .parse()
+            .unwrap();
+        assert!(vs_floor >= 1.0, "below the floor: {r}");
     }
 }

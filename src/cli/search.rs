@@ -86,7 +86,8 @@ pub struct SearchArgs {
     /// Trained latency model for `--predictor dnn|both` (default: models/gemmini-rtl.json).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Also run the random and gemmini-default baselines at the same budget: one table, one plot.
+    /// Also run the random, bo and gemmini-default baselines at the same budget: one table (with
+    /// the EDP floor no design can beat under this model), one plot.
     #[arg(long)]
     pub compare: bool,
 }
@@ -94,7 +95,12 @@ pub struct SearchArgs {
 /// Which baseline.
 #[derive(Clone, Copy, Debug, ValueEnum, PartialEq, Eq)]
 pub enum BaselineKind {
+    /// 10 random hardware configurations, random legal mappings on each.
     Random,
+    /// Bayesian optimisation over the hardware (30 points: 5 random, then by expected
+    /// improvement under a Gaussian process), random legal mappings on each.
+    Bo,
+    /// Gemmini's shipped hardware with its own tiler.
     GemminiDefault,
 }
 
@@ -105,7 +111,8 @@ pub struct BaselineArgs {
     pub common: Common,
     #[arg(long, value_enum)]
     pub kind: BaselineKind,
-    /// Random search: network samples (hardware configs x mappings); default = the search's budget.
+    /// Network samples (hardware points x mappings per layer) for `random` (10 points) and `bo`
+    /// (30 points, fewer mappings each); default = the search's budget (starts x steps).
     #[arg(long)]
     pub samples: Option<u64>,
 }
@@ -178,6 +185,7 @@ fn finish(
     spec: &SearchSpec,
     s: &Scored,
     reports: &[&Report],
+    floor: Option<f64>,
 ) -> Result<i32, CliError> {
     let main = reports[0];
     if c.json {
@@ -187,7 +195,7 @@ fn finish(
             println!("{}", render_text(r));
         }
         if reports.len() > 1 {
-            print!("{}", comparison_table(reports));
+            print!("{}", comparison_table(reports, floor));
         }
     }
     if let Some(dir) = &c.out {
@@ -205,7 +213,7 @@ fn finish(
             ("curve.png", png),
         ];
         if reports.len() > 1 {
-            files.push(("compare.txt", comparison_table(reports).into_bytes()));
+            files.push(("compare.txt", comparison_table(reports, floor).into_bytes()));
         }
         write_dir(dir, &files)
             .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", dir.display())))?;
@@ -213,19 +221,45 @@ fn finish(
     Ok(0)
 }
 
-/// One row per method and the ratio of each method's EDP to the first's.
-pub fn comparison_table(reports: &[&Report]) -> String {
+/// One row per method and the ratio of each method's EDP to the first's; with a `floor` (a lower
+/// bound on EDP), one more row for it and a column of every method's ratio to it, so a reader
+/// sees how much room is left.
+pub fn comparison_table(reports: &[&Report], floor: Option<f64>) -> String {
     use std::fmt::Write as _;
-    let mut o = String::from("method            evaluations   network EDP     vs first\n");
+    let ratio = |a: f64, b: f64| crate::util::finite_or(a / b, 0.0);
+    let mut o = String::from("method            evaluations   network EDP     vs first");
+    o.push_str(if floor.is_some() {
+        "   vs floor\n"
+    } else {
+        "\n"
+    });
     let base = reports[0].network.edp;
     for r in reports {
-        let _ = writeln!(
+        let _ = write!(
             o,
             "{:<16}  {:>11}  {:>12.4e}  {:>9.2}x",
             r.method,
             r.evaluations,
             r.network.edp,
-            r.network.edp / base
+            ratio(r.network.edp, base)
+        );
+        match floor {
+            Some(f) => {
+                let _ = writeln!(o, "  {:>9.2}x", ratio(r.network.edp, f));
+            }
+            None => o.push('\n'),
+        }
+    }
+    if let Some(f) = floor {
+        let f = crate::util::finite_or(f, 0.0);
+        let _ = writeln!(
+            o,
+            "{:<16}  {:>11}  {:>12.4e}  {:>9.2}x  {:>9.2}x",
+            "floor (bound)",
+            "-",
+            f,
+            ratio(f, base),
+            1.0
         );
     }
     o
@@ -270,6 +304,60 @@ fn run_random(
         curve,
     );
     (s, r)
+}
+
+/// Bayesian optimisation at a budget of `samples` network samples: [`crate::search::bo::HW_POINTS`]
+/// hardware points (fewer if the budget is smaller) with `samples / points` mappings per layer.
+fn run_bo(
+    model: &dyn Exact,
+    net: &Network,
+    spec: &SearchSpec,
+    samples: u64,
+    c: &Common,
+) -> (Scored, Report) {
+    let t = Instant::now();
+    let points = (crate::search::bo::HW_POINTS as u64).min(samples.max(1)) as u32;
+    let per_point = (samples / points as u64).clamp(1, u32::MAX as u64) as u32;
+    let (s, evals, curve) = crate::search::bo::bo_search(
+        model,
+        &net.layers,
+        &spec.bounds,
+        spec.objective,
+        points,
+        per_point,
+        spec.seed,
+    );
+    let r = make_report(
+        "bo",
+        spec.objective,
+        spec.seed,
+        evals,
+        secs(c, t),
+        model.arch(),
+        &net.layers,
+        &s,
+        curve,
+    );
+    (s, r)
+}
+
+/// The EDP floor for `--compare` ([`crate::search::floor`]): on the largest PE array any compared
+/// design may use (the bound, else the search's default range, or Gemmini's shipped array if
+/// larger, since `gemmini-default` ignores the bounds), with latency lowered by the most a learned
+/// correction may take off under `--predictor both`.
+fn edp_floor(arch: &crate::ir::Arch, net: &Network, spec: &SearchSpec) -> f64 {
+    let pe_cap = spec
+        .bounds
+        .pe_max
+        .unwrap_or(crate::search::baseline::PE_RANGE.1 as u64)
+        .max(crate::emit::gemmini_tiler::gemmini_params(arch).dim)
+        .max(arch.pe_min);
+    let f = crate::search::floor::network_floor(arch, &net.layers, pe_cap);
+    let scale = match spec.predictor {
+        Predictor::Both => crate::search::learned::MIN_LOG_CORRECTION.exp(),
+        _ => 1.0,
+    };
+    f.latency * scale * f.energy
 }
 
 fn run_gemmini(
@@ -345,11 +433,21 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
         res.curve.clone(),
     );
     if !a.compare {
-        return finish(&a.common, &program, &net, &spec, &res.best, &[&r]);
+        return finish(&a.common, &program, &net, &spec, &res.best, &[&r], None);
     }
     let (_, rr) = run_random(engine.exact(), &net, &spec, res.evaluations, &a.common);
+    let (_, br) = run_bo(engine.exact(), &net, &spec, res.evaluations, &a.common);
     let (_, gr) = run_gemmini(engine.exact(), &net, &spec, &a.common)?;
-    finish(&a.common, &program, &net, &spec, &res.best, &[&r, &rr, &gr])
+    let floor = edp_floor(&program.arch, &net, &spec);
+    finish(
+        &a.common,
+        &program,
+        &net,
+        &spec,
+        &res.best,
+        &[&r, &rr, &br, &gr],
+        Some(floor),
+    )
 }
 
 /// `dosa baseline`.
@@ -357,15 +455,14 @@ pub fn run_baseline(a: BaselineArgs) -> Result<i32, CliError> {
     let (program, net, spec) = load(&a.common)?;
     crate::model::exact::check_arch(&program.arch).map_err(|e| CliError::Input(e.to_string()))?;
     let model = crate::search::AnalyticalModel::new(&program.arch);
+    let samples = a
+        .samples
+        .unwrap_or(spec.starts as u64 * spec.steps as u64)
+        .max(1);
     let (s, r) = match a.kind {
-        BaselineKind::Random => {
-            let samples = a
-                .samples
-                .unwrap_or(spec.starts as u64 * spec.steps as u64)
-                .max(1);
-            run_random(&model, &net, &spec, samples, &a.common)
-        }
+        BaselineKind::Random => run_random(&model, &net, &spec, samples, &a.common),
+        BaselineKind::Bo => run_bo(&model, &net, &spec, samples, &a.common),
         BaselineKind::GemminiDefault => run_gemmini(&model, &net, &spec, &a.common)?,
     };
-    finish(&a.common, &program, &net, &spec, &s, &[&r])
+    finish(&a.common, &program, &net, &spec, &s, &[&r], None)
 }

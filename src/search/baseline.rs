@@ -13,18 +13,11 @@ pub const PE_RANGE: (f64, f64) = (4.0, 128.0);
 const SP_KIB_RANGE: (f64, f64) = (16.0, 2048.0);
 const ACC_KIB_RANGE: (f64, f64) = (4.0, 512.0);
 
-fn log_uniform(rng: &mut Rng, lo: f64, hi: f64) -> f64 {
-    let hi = hi.max(lo);
-    (lo.ln() + rng.next_f64() * (hi.ln() - lo.ln())).exp()
-}
-
-/// A random hardware configuration within the bounds (usable bytes per level).
-pub fn random_hardware(arch: &Arch, bounds: &HwBounds, rng: &mut Rng) -> Hardware {
+/// The log-space box hardware is drawn from, `(lo, hi)` per coordinate: PE side, usable
+/// scratchpad KiB, usable accumulator KiB. The random baseline samples it and Bayesian
+/// optimisation searches it, so both explore one space.
+pub fn hardware_box(arch: &Arch, bounds: &HwBounds) -> [(f64, f64); 3] {
     let (sp, acc) = named_levels(arch);
-    let pe_hi = bounds.pe_max.map_or(PE_RANGE.1, |m| m as f64);
-    let pe = log_uniform(rng, PE_RANGE.0.min(pe_hi), pe_hi)
-        .round()
-        .max(arch.pe_min as f64);
     let half = |i: Option<usize>| {
         if i.is_some_and(|i| arch.levels[i].double_buffered) {
             0.5
@@ -32,16 +25,35 @@ pub fn random_hardware(arch: &Arch, bounds: &HwBounds, rng: &mut Rng) -> Hardwar
             1.0
         }
     };
+    let pe_hi = bounds.pe_max.map_or(PE_RANGE.1, |m| m as f64);
     let sp_hi = bounds.sp_max_kib.map_or(SP_KIB_RANGE.1, |m| m * half(sp));
     let acc_hi = bounds
         .acc_max_kib
         .map_or(ACC_KIB_RANGE.1, |m| m * half(acc));
-    let sp_kib = log_uniform(rng, SP_KIB_RANGE.0.min(sp_hi), sp_hi)
-        .floor()
-        .max(1.0);
-    let acc_kib = log_uniform(rng, ACC_KIB_RANGE.0.min(acc_hi), acc_hi)
-        .floor()
-        .max(1.0);
+    let range = |lo: f64, hi: f64| {
+        let lo = lo.min(hi);
+        (lo, hi.max(lo))
+    };
+    [
+        range(PE_RANGE.0, pe_hi),
+        range(SP_KIB_RANGE.0, sp_hi),
+        range(ACC_KIB_RANGE.0, acc_hi),
+    ]
+}
+
+/// Log-interpolate `u` in [0, 1] between `lo` and `hi`.
+fn log_lerp((lo, hi): (f64, f64), u: f64) -> f64 {
+    (lo.ln() + u * (hi.ln() - lo.ln())).exp()
+}
+
+/// The hardware at point `u` of the unit cube (see [`hardware_box`]), rounded as it is built:
+/// integer PE side (at least the arch's minimum), whole KiB of usable buffer.
+pub fn hardware_at(arch: &Arch, bounds: &HwBounds, u: [f64; 3]) -> Hardware {
+    let (sp, acc) = named_levels(arch);
+    let b = hardware_box(arch, bounds);
+    let pe = log_lerp(b[0], u[0]).round().max(arch.pe_min as f64);
+    let sp_kib = log_lerp(b[1], u[1]).floor().max(1.0);
+    let acc_kib = log_lerp(b[2], u[2]).floor().max(1.0);
     let usable_bytes = arch
         .levels
         .iter()
@@ -65,6 +77,30 @@ pub fn random_hardware(arch: &Arch, bounds: &HwBounds, rng: &mut Rng) -> Hardwar
     }
 }
 
+/// Where `hw` sits in the unit cube of [`hardware_box`] (the inverse of [`hardware_at`] up to its
+/// rounding, clamped to the cube): what the Gaussian process of `bo` is fitted on.
+pub fn unit_of(arch: &Arch, bounds: &HwBounds, hw: &Hardware) -> [f64; 3] {
+    let (sp, acc) = named_levels(arch);
+    let b = hardware_box(arch, bounds);
+    let kib = |i: Option<usize>| i.map_or(1.0, |i| hw.usable_bytes[i] / 1024.0);
+    let at = |(lo, hi): (f64, f64), v: f64| {
+        let span = hi.ln() - lo.ln();
+        if span > 1e-12 && v > 0.0 {
+            ((v.ln() - lo.ln()) / span).clamp(0.0, 1.0)
+        } else {
+            0.0
+        }
+    };
+    [at(b[0], hw.pe_dim), at(b[1], kib(sp)), at(b[2], kib(acc))]
+}
+
+/// A random hardware configuration within the bounds (usable bytes per level): log-uniform in
+/// each coordinate of [`hardware_box`].
+pub fn random_hardware(arch: &Arch, bounds: &HwBounds, rng: &mut Rng) -> Hardware {
+    let u = [rng.next_f64(), rng.next_f64(), rng.next_f64()];
+    hardware_at(arch, bounds, u)
+}
+
 /// Whether `need` fits in `have`: the PE array, and every non-backing level per instance (a
 /// layer that needs a small array still needs its per-column buffer on the larger one).
 pub fn fits(arch: &Arch, need: &Hardware, have: &Hardware) -> bool {
@@ -75,61 +111,71 @@ pub fn fits(arch: &Arch, need: &Hardware, have: &Hardware) -> bool {
         })
 }
 
-/// A layer's best sample on one hardware: (its objective, the mapping, `(cycles, uJ)`).
-type Best = (f64, Mapping, (f64, f64));
+/// What a sampling method returns: the best design, its evaluation count and the curve of the
+/// best objective so far against evaluations (what reports and `curve.png` show).
+pub type Sampled = (Scored, u64, Vec<(u64, f64)>);
 
-/// Random search: `hw_samples` random hardware configurations, `map_samples` random legal mappings
-/// per layer that fit each, the best per layer by its own objective, the best network overall.
-/// Returns the best design, the evaluation count (`hw_samples * map_samples`) and the curve.
-pub fn random_search(
+/// One hardware point scored by the random mapper: `map_samples` random legal mappings per
+/// layer shrunk until they fit `hw`, the best per layer by its own objective. Returns the design
+/// (scored on the smallest buildable hardware its mappings need) and, per sample round, the
+/// network objective on `hw` with the best mappings so far (the curve's points).
+///
+/// The layers are sampled in parallel, each from its own stream forked from `rng` in layer
+/// order, and combined in layer order: the result does not depend on the thread count. Shared by
+/// the random baseline and Bayesian optimisation, so both score hardware the same way.
+pub fn sample_on_hardware(
     model: &dyn Exact,
     layers: &[Layer],
-    bounds: &HwBounds,
+    hw: &Hardware,
     objective: Objective,
-    hw_samples: u32,
     map_samples: u32,
-    seed: u64,
-) -> (Scored, u64, Vec<(u64, f64)>) {
+    rng: &mut Rng,
+) -> (Scored, Vec<f64>) {
     let arch = model.arch();
-    // One hardware sample per task, each with its own seeded stream: the result does not
-    // depend on the thread count.
-    let per_hw: Vec<(Scored, Vec<f64>)> = (0..hw_samples.max(1))
-        .into_par_iter()
-        .map(|h| {
-            let mut rng = Rng::new(seed).fork(h as u64);
-            let hw = random_hardware(arch, bounds, &mut rng);
-            let pe_max = hw.pe_dim as u64;
-            let mut per_layer: Vec<Option<Best>> = vec![None; layers.len()];
-            let mut values = Vec::with_capacity(map_samples as usize);
-            for _ in 0..map_samples.max(1) {
-                for (li, layer) in layers.iter().enumerate() {
-                    let mut m = random_mapping(arch, layer, pe_max, &mut rng);
-                    shrink_until(arch, &mut m, &mut rng, |m| {
-                        fits(arch, &model.min_hardware(layer, m), &hw)
-                    });
-                    let c = model.cost(layer, &m, &hw);
-                    let v = objective.of(c.0, c.1);
-                    if per_layer[li].as_ref().is_none_or(|b| v < b.0) {
-                        per_layer[li] = Some((v, m, c));
-                    }
+    let pe_max = hw.pe_dim as u64;
+    let rounds = map_samples.max(1) as usize;
+    let streams: Vec<Rng> = (0..layers.len()).map(|li| rng.fork(li as u64)).collect();
+    // Per layer: the best mapping and, per round, the `(cycles, uJ)` of the best so far.
+    let per_layer: Vec<(Mapping, Vec<(f64, f64)>)> = layers
+        .par_iter()
+        .zip(streams)
+        .map(|(layer, mut rng)| {
+            let mut best: Option<(f64, Mapping, (f64, f64))> = None;
+            let mut so_far = Vec::with_capacity(rounds);
+            for _ in 0..rounds {
+                let mut m = random_mapping(arch, layer, pe_max, &mut rng);
+                shrink_until(arch, &mut m, &mut rng, |m| {
+                    fits(arch, &model.min_hardware(layer, m), hw)
+                });
+                let c = model.cost(layer, &m, hw);
+                let v = objective.of(c.0, c.1);
+                if best.as_ref().is_none_or(|b| v < b.0) {
+                    best = Some((v, m, c));
                 }
-                // Network value on this hardware with the best mappings so far.
-                let (mut lat, mut en) = (0.0, 0.0);
-                for (l, b) in layers.iter().zip(&per_layer) {
-                    if let Some(b) = b {
-                        lat += l.count as f64 * b.2 .0;
-                        en += l.count as f64 * b.2 .1;
-                    }
-                }
-                values.push(objective.of(lat, en));
+                so_far.push(best.as_ref().map_or(c, |b| b.2));
             }
-            let mappings: Vec<Mapping> = per_layer
-                .into_iter()
-                .map(|b| b.expect("at least one sample").1)
-                .collect();
-            (score(model, layers, mappings), values)
+            let (_, m, _) = best.expect("at least one round");
+            (m, so_far)
         })
         .collect();
+    let values = (0..rounds)
+        .map(|r| {
+            let (mut lat, mut en) = (0.0, 0.0);
+            for (l, (_, so_far)) in layers.iter().zip(&per_layer) {
+                lat += l.count as f64 * so_far[r].0;
+                en += l.count as f64 * so_far[r].1;
+            }
+            objective.of(lat, en)
+        })
+        .collect();
+    let mappings = per_layer.into_iter().map(|(m, _)| m).collect();
+    (score(model, layers, mappings), values)
+}
+
+/// The best of several scored hardware points (the first on ties) and the curve of the best
+/// objective so far over all their samples in order; the last point is lowered to the best
+/// design's own score. Returns `(best, evaluations, curve)`, or `None` for no points.
+pub fn best_and_curve(per_hw: Vec<(Scored, Vec<f64>)>, objective: Objective) -> Option<Sampled> {
     let mut best: Option<Scored> = None;
     let mut curve: Vec<(u64, f64)> = Vec::new();
     for (s, values) in per_hw {
@@ -144,14 +190,40 @@ pub fn random_search(
             best = Some(s);
         }
     }
-    let best = best.expect("hw_samples >= 1");
+    let best = best?;
     let evals = curve.len() as u64;
     // The final point is the best design as scored on its own derived hardware.
     let v = best.objective(objective);
     if let Some(last) = curve.last_mut() {
         last.1 = last.1.min(v);
     }
-    (best, evals, curve)
+    Some((best, evals, curve))
+}
+
+/// Random search: `hw_samples` random hardware configurations, `map_samples` random legal mappings
+/// per layer that fit each, the best per layer by its own objective, the best network overall.
+/// Returns the best design, the evaluation count (`hw_samples * map_samples`) and the curve.
+pub fn random_search(
+    model: &dyn Exact,
+    layers: &[Layer],
+    bounds: &HwBounds,
+    objective: Objective,
+    hw_samples: u32,
+    map_samples: u32,
+    seed: u64,
+) -> Sampled {
+    let arch = model.arch();
+    // One hardware sample per task, each with its own seeded stream: the result does not
+    // depend on the thread count.
+    let per_hw: Vec<(Scored, Vec<f64>)> = (0..hw_samples.max(1))
+        .into_par_iter()
+        .map(|h| {
+            let mut rng = Rng::new(seed).fork(h as u64);
+            let hw = random_hardware(arch, bounds, &mut rng);
+            sample_on_hardware(model, layers, &hw, objective, map_samples, &mut rng)
+        })
+        .collect();
+    best_and_curve(per_hw, objective).expect("hw_samples >= 1")
 }
 
 /// Gemmini's shipped hardware and its own auto-tiler with its fixed loop order.

@@ -2,8 +2,10 @@
 //! all scored by the same exact evaluator ([`design::score`]).
 
 pub mod baseline;
+pub mod bo;
 pub mod design;
 pub mod dosa;
+pub mod floor;
 pub mod learned;
 pub mod output;
 pub mod report;
