@@ -223,6 +223,54 @@ fn search_beats_its_own_start_and_is_deterministic() {
     );
 }
 
+/// The passes after the starts never make a design worse and keep it legal and bounded.
+#[test]
+fn polish_and_buffer_shrink_only_improve() {
+    let arch = gemmini_arch();
+    let layers = small_net();
+    let bounds = HwBounds {
+        pe_max: Some(16),
+        sp_max_kib: Some(256.0),
+        acc_max_kib: Some(64.0),
+    };
+    let model = AnalyticalModel::new(&arch);
+    let start = baseline::random_search(&model, &layers, &bounds, Objective::Edp, 2, 20, 7).0;
+    let (p, n) = one_loop::polish(&model, &layers, &start, Objective::Edp);
+    assert!(n > 1, "polish evaluated nothing");
+    assert!(
+        p.edp() <= start.edp() * (1.0 + 1e-12),
+        "{} > {}",
+        p.edp(),
+        start.edp()
+    );
+    assert_design_ok(&model, &layers, &p, &bounds);
+    let (s, _) = one_loop::shrink_buffers(&model, &layers, &p, Objective::Edp);
+    assert!(s.edp() <= p.edp());
+    assert_design_ok(&model, &layers, &s, &bounds);
+    // From random mappings there is room: the single-factor moves find some of it.
+    assert!(s.edp() < start.edp(), "no improvement over a random design");
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// Every single-prime move keeps the factors multiplying to the layer and stays legal.
+    #[test]
+    fn prime_moves_stay_legal(dims in proptest::array::uniform7(1u64..60), seed: u64, pe in 2u64..32) {
+        let arch = gemmini_arch();
+        let layer = Layer::conv("l", dims, 1, 1);
+        let mut rng = dosa::util::Rng::new(seed);
+        let m = dosa::passes::random::random_mapping(&arch, &layer, pe, &mut rng);
+        let moves = one_loop::prime_moves(&arch, &m, pe);
+        if dims.iter().any(|&d| d > 1) {
+            prop_assert!(!moves.is_empty());
+        }
+        for m2 in moves {
+            prop_assert!(check(&arch, &layer, &m2, pe).is_ok(), "{m2}");
+            prop_assert_ne!(&m2, &m);
+        }
+    }
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 12, ..ProptestConfig::default() })]
     #[test]

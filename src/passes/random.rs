@@ -60,7 +60,7 @@ pub fn random_mapping(arch: &Arch, layer: &Layer, pe_max: u64, rng: &mut Rng) ->
 }
 
 /// Smallest prime factor of `n` (> 1).
-fn smallest_prime(n: u64) -> u64 {
+pub fn smallest_prime(n: u64) -> u64 {
     let mut p = 2;
     while p * p <= n {
         if n % p == 0 {

@@ -11,6 +11,11 @@
 //! 5. `order`: per layer, the cheapest DRAM-level loop order among the candidates ([`choose_orders`]);
 //! 6. `derive`: the hardware the rounded mappings need, scored exactly ([`super::design::score`]);
 //!    then descent continues from the rounded point.
+//!
+//! After all starts: [`combine`] (per layer, the best pooled mapping on the best design's
+//! hardware), [`polish`] (discrete local moves of single prime factors on that hardware, which
+//! the relaxation cannot see because it moves continuous factors) and [`shrink_buffers`] (smaller
+//! buffers cost less per access: try each a quarter smaller, adapting the layers that overflow).
 
 use super::baseline::random_hardware;
 use super::design::{score, within_bounds, Exact, Scored};
@@ -421,7 +426,7 @@ pub fn search(
     // The combine pass: per layer, the best mapping any start found for the best design's hardware.
     let (combined, n) = combine(model, layers, &best, &pool, spec.objective);
     offset += n;
-    let best = if combined.objective(spec.objective) < best.objective(spec.objective) {
+    let mut best = if combined.objective(spec.objective) < best.objective(spec.objective) {
         let v = combined.objective(spec.objective);
         let prev = curve.last().map_or(f64::INFINITY, |c: &(u64, f64)| c.1);
         curve.push((offset, prev.min(v)));
@@ -429,6 +434,26 @@ pub fn search(
     } else {
         best
     };
+    // The polish pass, repeated while the re-derived hardware keeps improving the design.
+    for _ in 0..POLISH_ROUNDS {
+        let (polished, n) = polish(model, layers, &best, spec.objective);
+        offset += n;
+        if polished.objective(spec.objective) >= best.objective(spec.objective) {
+            break;
+        }
+        let v = polished.objective(spec.objective);
+        let prev = curve.last().map_or(f64::INFINITY, |c: &(u64, f64)| c.1);
+        curve.push((offset, prev.min(v)));
+        best = polished;
+    }
+    let (shrunk, n) = shrink_buffers(model, layers, &best, spec.objective);
+    offset += n;
+    if shrunk.objective(spec.objective) < best.objective(spec.objective) {
+        let v = shrunk.objective(spec.objective);
+        let prev = curve.last().map_or(f64::INFINITY, |c: &(u64, f64)| c.1);
+        curve.push((offset, prev.min(v)));
+        best = shrunk;
+    }
     StartResult {
         best,
         evaluations: offset,
@@ -489,4 +514,180 @@ pub fn combine(
     }
     evals += 1;
     (score(model, layers, chosen), evals)
+}
+
+/// Most polish rounds (each: sweeps to a local optimum, then the hardware derived anew).
+const POLISH_ROUNDS: usize = 3;
+/// Most sweeps over the layers in one polish round.
+const POLISH_SWEEPS: usize = 8;
+
+/// The single-prime-factor moves of one mapping: for every dim, a smallest prime of the factor in
+/// one slot (a free inner slot or the backing level) moved to another slot of the same dim,
+/// spatial slots capped by the PE side. Every result multiplies to the layer.
+pub fn prime_moves(arch: &Arch, m: &Mapping, pe_cap: u64) -> Vec<Mapping> {
+    let back = backing(arch);
+    let mut slots = free_slots(arch);
+    slots.extend(Dim::ALL.map(|d| (back, d, false)));
+    let get = |m: &Mapping, (li, d, sp): (usize, Dim, bool)| {
+        if sp {
+            m.levels[li].spatial[d.index()]
+        } else {
+            m.levels[li].temporal[d.index()]
+        }
+    };
+    let mut out = Vec::new();
+    for &a in &slots {
+        let fa = get(m, a);
+        if fa <= 1 {
+            continue;
+        }
+        let p = crate::passes::random::smallest_prime(fa);
+        for &b in slots.iter().filter(|b| b.1 == a.1 && **b != a) {
+            if b.2 && get(m, b) * p > crate::passes::legal::spatial_cap(arch, b.0, b.1, pe_cap) {
+                continue;
+            }
+            let mut m2 = m.clone();
+            for (slot, mul) in [(a, false), (b, true)] {
+                let lm = &mut m2.levels[slot.0];
+                let f = if slot.2 {
+                    &mut lm.spatial[slot.1.index()]
+                } else {
+                    &mut lm.temporal[slot.1.index()]
+                };
+                *f = if mul { *f * p } else { *f / p };
+                lm.normalize_order();
+            }
+            out.push(m2);
+        }
+    }
+    out
+}
+
+/// The polish pass: on the hardware of `best`, per layer, the best single-prime-factor move
+/// ([`prime_moves`]) that still fits and lowers the network objective, sweeping the layers until
+/// none improves; then the hardware is derived anew from the result (never larger, often
+/// smaller, so energy per access can only drop). Returns the design and the evaluations spent.
+pub fn polish(
+    model: &dyn Exact,
+    layers: &[Layer],
+    best: &Scored,
+    objective: Objective,
+) -> (Scored, u64) {
+    let arch = model.arch();
+    let hw = &best.hardware;
+    let pe_cap = hw.pe_dim.max(1.0) as u64;
+    let mut evals = 0;
+    let mut chosen = best.mappings.clone();
+    let mut costs = best.costs.clone();
+    let (mut lat, mut en) = (best.latency, best.energy);
+    for _ in 0..POLISH_SWEEPS {
+        let mut improved = false;
+        for (li, layer) in layers.iter().enumerate() {
+            let w = layer.count as f64;
+            let (c0, e0) = costs[li];
+            let value = |c: f64, e: f64| objective.of(lat - w * c0 + w * c, en - w * e0 + w * e);
+            let mut best_move: Option<(f64, Mapping, (f64, f64))> = None;
+            let current = value(c0, e0);
+            for m2 in prime_moves(arch, &chosen[li], pe_cap) {
+                if !super::baseline::fits(arch, &model.min_hardware(layer, &m2), hw) {
+                    continue;
+                }
+                let c = model.cost(layer, &m2, hw);
+                evals += 1;
+                let v = value(c.0, c.1);
+                if v < current * (1.0 - 1e-12) && best_move.as_ref().is_none_or(|b| v < b.0) {
+                    best_move = Some((v, m2, c));
+                }
+            }
+            if let Some((_, m2, c)) = best_move {
+                chosen[li] = m2;
+                costs[li] = c;
+                lat += w * (c.0 - c0);
+                en += w * (c.1 - e0);
+                improved = true;
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    evals += 1;
+    (score(model, layers, chosen), evals)
+}
+
+/// Most buffer-shrinking steps.
+const SHRINK_STEPS: usize = 8;
+/// The sizes tried for a buffer, as fractions of its current size.
+const SHRINK_BY: [f64; 2] = [0.75, 0.9];
+
+/// The buffer pass: for each on-chip buffer level in turn, ask for a quarter less of it; every
+/// layer that no longer fits takes, one at a time, the [`prime_moves`] that lowers its need of
+/// that level at the least cost of its own, until it fits; the result is polished ([`polish`])
+/// and kept if the network objective drops. Repeats while some level shrinks. The derived
+/// hardware can only shrink, and smaller SRAMs cost less energy per access.
+pub fn shrink_buffers(
+    model: &dyn Exact,
+    layers: &[Layer],
+    best: &Scored,
+    objective: Objective,
+) -> (Scored, u64) {
+    let arch = model.arch();
+    let mut evals = 0;
+    let mut best = best.clone();
+    let levels: Vec<usize> = (0..arch.levels.len())
+        .filter(|&i| {
+            !arch.levels[i].is_backing && arch.levels[i].instances != crate::ir::Instances::PerPe
+        })
+        .collect();
+    for _ in 0..SHRINK_STEPS {
+        let mut improved = false;
+        for (&lv, &keep) in levels
+            .iter()
+            .flat_map(|l| std::iter::repeat(l).zip(&SHRINK_BY))
+        {
+            let mut target = best.hardware.clone();
+            target.usable_bytes[lv] *= keep;
+            let pe_cap = target.pe_dim.max(1.0) as u64;
+            let need =
+                |layer: &Layer, m: &Mapping| model.min_hardware(layer, m).instance_bytes(arch, lv);
+            let mut mappings = best.mappings.clone();
+            let mut ok = true;
+            for (layer, m) in layers.iter().zip(mappings.iter_mut()) {
+                while ok && !super::baseline::fits(arch, &model.min_hardware(layer, m), &target) {
+                    let now = need(layer, m);
+                    let mut pick: Option<(f64, Mapping)> = None;
+                    for m2 in prime_moves(arch, m, pe_cap) {
+                        if need(layer, &m2) >= now {
+                            continue;
+                        }
+                        let (c, e) = model.cost(layer, &m2, &target);
+                        evals += 1;
+                        let v = objective.of(c, e);
+                        if pick.as_ref().is_none_or(|p| v < p.0) {
+                            pick = Some((v, m2));
+                        }
+                    }
+                    match pick {
+                        Some((_, m2)) => *m = m2,
+                        None => ok = false,
+                    }
+                }
+            }
+            if !ok {
+                continue;
+            }
+            let cand = score(model, layers, mappings);
+            evals += 1;
+            let (cand, n) = polish(model, layers, &cand, objective);
+            evals += n;
+            if cand.objective(objective) < best.objective(objective) {
+                best = cand;
+                improved = true;
+            }
+        }
+        if !improved {
+            break;
+        }
+    }
+    (best, evals)
 }
