@@ -511,6 +511,21 @@ mod tests {
     use super::*;
     use crate::ir::parse_compact;
 
+    #[test]
+    fn harness_features_of_layer_shapes() {
+        let conv = |r, p, q| Layer::conv("c", [r, r, p, q, 8, 8, 1], 1, 1);
+        // The shapes of the shared RTL data: P = 10 Q runs as a square of side P.
+        assert!((square_work(&conv(3, 60, 6)) - 10.0).abs() < 1e-12);
+        assert!((square_work(&conv(3, 6, 60)) - 10.0).abs() < 1e-12);
+        assert_eq!(square_work(&conv(3, 28, 28)), 1.0);
+        // A matrix multiply (P = M, Q = 1) is not an image.
+        assert_eq!(square_work(&Layer::matmul("m", 512, 512, 32)), 1.0);
+        assert_eq!(even_kernel(&conv(2, 14, 14)), 1.0);
+        assert_eq!(even_kernel(&conv(6, 14, 14)), 1.0);
+        assert_eq!(even_kernel(&conv(3, 14, 14)), 0.0);
+        assert_eq!(even_kernel(&conv(1, 14, 14)), 0.0);
+    }
+
     fn example() -> (Layer, Mapping) {
         let l = Layer::conv("c1", [7, 7, 112, 112, 3, 64, 1], 2, 2);
         let m =
