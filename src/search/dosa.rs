@@ -422,38 +422,31 @@ pub fn search(
             best = Some(r.best);
         }
     }
-    let best = best.expect("at least one start");
-    // The combine pass: per layer, the best mapping any start found for the best design's hardware.
-    let (combined, n) = combine(model, layers, &best, &pool, spec.objective);
-    offset += n;
-    let mut best = if combined.objective(spec.objective) < best.objective(spec.objective) {
-        let v = combined.objective(spec.objective);
-        let prev = curve.last().map_or(f64::INFINITY, |c: &(u64, f64)| c.1);
-        curve.push((offset, prev.min(v)));
-        combined
-    } else {
-        best
-    };
-    // The polish pass, repeated while the re-derived hardware keeps improving the design.
-    for _ in 0..POLISH_ROUNDS {
-        let (polished, n) = polish(model, layers, &best, spec.objective);
+    let mut best = best.expect("at least one start");
+    // The passes after the starts, each kept only where it lowers the objective: combine (per
+    // layer, the best mapping any start found for the best design's hardware), polish (repeated
+    // while the re-derived hardware keeps improving the design) and shrink buffers.
+    let o = spec.objective;
+    let mut keep = |cand: Scored, n: u64, best: &mut Scored| {
         offset += n;
-        if polished.objective(spec.objective) >= best.objective(spec.objective) {
+        let better = cand.objective(o) < best.objective(o);
+        if better {
+            let prev = curve.last().map_or(f64::INFINITY, |c: &(u64, f64)| c.1);
+            curve.push((offset, prev.min(cand.objective(o))));
+            *best = cand;
+        }
+        better
+    };
+    let (combined, n) = combine(model, layers, &best, &pool, o);
+    keep(combined, n, &mut best);
+    for _ in 0..POLISH_ROUNDS {
+        let (polished, n) = polish(model, layers, &best, o);
+        if !keep(polished, n, &mut best) {
             break;
         }
-        let v = polished.objective(spec.objective);
-        let prev = curve.last().map_or(f64::INFINITY, |c: &(u64, f64)| c.1);
-        curve.push((offset, prev.min(v)));
-        best = polished;
     }
-    let (shrunk, n) = shrink_buffers(model, layers, &best, spec.objective);
-    offset += n;
-    if shrunk.objective(spec.objective) < best.objective(spec.objective) {
-        let v = shrunk.objective(spec.objective);
-        let prev = curve.last().map_or(f64::INFINITY, |c: &(u64, f64)| c.1);
-        curve.push((offset, prev.min(v)));
-        best = shrunk;
-    }
+    let (shrunk, n) = shrink_buffers(model, layers, &best, o);
+    keep(shrunk, n, &mut best);
     StartResult {
         best,
         evaluations: offset,
