@@ -205,7 +205,7 @@ fn finish(
         crate::syntax::load_text("result.dosa", &src).map_err(|e| {
             CliError::Input(format!("internal error: result.dosa does not check:\n{e}"))
         })?;
-        let png = crate::emit::curve::curve_png(reports).map_err(CliError::Input)?;
+        let png = crate::emit::curve::curve_png(reports, floor).map_err(CliError::Input)?;
         let mut files: Vec<(&str, Vec<u8>)> = vec![
             ("result.dosa", src.into_bytes()),
             ("report.json", report_json(main).into_bytes()),

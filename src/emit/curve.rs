@@ -5,14 +5,15 @@ use super::plot::{lines_logy, Series};
 use crate::search::report::Report;
 
 /// Render the curves of `reports` as PNG bytes. Each curve is drawn as steps (the best value
-/// holds until the next improvement) and extended to the largest evaluation count shown.
-pub fn curve_png(reports: &[&Report]) -> Result<Vec<u8>, String> {
+/// holds until the next improvement) and extended to the largest evaluation count shown. A
+/// `floor` (a lower bound no design beats) is drawn as one more, flat line.
+pub fn curve_png(reports: &[&Report], floor: Option<f64>) -> Result<Vec<u8>, String> {
     let xmax = reports
         .iter()
         .flat_map(|r| r.curve.iter().map(|c| c.0))
         .max()
         .unwrap_or(1) as f64;
-    let series: Vec<Series> = reports
+    let mut series: Vec<Series> = reports
         .iter()
         .map(|r| {
             let mut points = Vec::new();
@@ -31,6 +32,12 @@ pub fn curve_png(reports: &[&Report]) -> Result<Vec<u8>, String> {
             }
         })
         .collect();
+    if let Some(f) = floor.filter(|f| f.is_finite() && *f > 0.0) {
+        series.push(Series {
+            name: "floor (bound)".into(),
+            points: vec![(0.0, f), (xmax, f)],
+        });
+    }
     let objective = reports.first().map_or("edp", |r| r.objective.as_str());
     lines_logy(
         &format!("best {objective} so far"),
