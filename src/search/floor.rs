@@ -27,6 +27,7 @@
 //! the network EDP is at least the product of the summed floors, whatever hardware they share.
 
 use crate::ir::{AccessEnergy, Arch, Bandwidth, Dim, Layer, Tensor};
+use crate::model::nest::tensor_ranks;
 use crate::model::rules::keepers;
 
 /// Lower bounds on latency (cycles) and energy (uJ); for a network, count-weighted sums.
@@ -82,26 +83,15 @@ fn rank_extent(layer: &Layer, terms: &[(Dim, f64)]) -> f64 {
     hit.iter().filter(|h| **h).count() as f64
 }
 
-/// Words of `t` the layer actually touches: the tensor size, except that an input's sliding
-/// windows (`stride * P + dilation * R` per axis, as the model's input ranks) skip the rows and
-/// columns between them when the stride exceeds the kernel's reach.
+/// Words of `t` the layer actually touches: per rank of the tensor as the model defines it
+/// ([`tensor_ranks`]), the distinct coordinates. That is the tensor size, except that an input's
+/// sliding windows (`stride * P + dilation * R` per axis) skip the rows and columns between them
+/// when the stride exceeds the kernel's reach.
 pub fn touched_words(layer: &Layer, t: Tensor) -> f64 {
-    use Dim::*;
-    match t {
-        Tensor::W | Tensor::O => layer.tensor_words(t),
-        Tensor::I => {
-            let d = |x: Dim| layer.dim(x) as f64;
-            d(N) * d(C)
-                * rank_extent(
-                    layer,
-                    &[(P, layer.wstride as f64), (R, layer.wdilation as f64)],
-                )
-                * rank_extent(
-                    layer,
-                    &[(Q, layer.hstride as f64), (S, layer.hdilation as f64)],
-                )
-        }
-    }
+    tensor_ranks(t, layer)
+        .iter()
+        .map(|r| rank_extent(layer, r.terms()))
+        .product()
 }
 
 /// The most a level's spatial loops can fan out for this layer: `min(pe_max, product over the
