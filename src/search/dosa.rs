@@ -19,7 +19,7 @@
 
 use super::baseline::random_hardware;
 use super::design::{score, within_bounds, Exact, Scored};
-use crate::ir::{Arch, Dim, HwBounds, Layer, Mapping, Objective, SearchSpec};
+use crate::ir::{Arch, Dim, Hardware, HwBounds, Layer, Mapping, Objective, SearchSpec};
 use crate::passes::legal::free_slots;
 use crate::passes::random::{random_mapping, shrink_until};
 use crate::passes::round::{round_with, Relaxed, Rounding};
@@ -613,6 +613,44 @@ const SHRINK_STEPS: usize = 8;
 /// The sizes tried for a buffer, as fractions of its current size.
 const SHRINK_BY: [f64; 2] = [0.75, 0.9];
 
+/// One layer's mapping made to fit `target` for [`shrink_buffers`]: while it does not, take the
+/// [`prime_moves`] that lowers its need of level `lv` at the least cost of its own. `None` when
+/// no move lowers that need. Each mapping's minimum hardware is computed once.
+fn fit_buffer(
+    model: &dyn Exact,
+    layer: &Layer,
+    m: &Mapping,
+    target: &Hardware,
+    lv: usize,
+    objective: Objective,
+    evals: &mut u64,
+) -> Option<Mapping> {
+    let arch = model.arch();
+    let pe_cap = target.pe_dim.max(1.0) as u64;
+    let mut m = m.clone();
+    let mut need = model.min_hardware(layer, &m);
+    while !super::baseline::fits(arch, &need, target) {
+        let now = need.instance_bytes(arch, lv);
+        let mut pick: Option<(f64, Mapping, Hardware)> = None;
+        for m2 in prime_moves(arch, &m, pe_cap) {
+            let need2 = model.min_hardware(layer, &m2);
+            if need2.instance_bytes(arch, lv) >= now {
+                continue;
+            }
+            let (c, e) = model.cost(layer, &m2, target);
+            *evals += 1;
+            let v = objective.of(c, e);
+            if pick.as_ref().is_none_or(|p| v < p.0) {
+                pick = Some((v, m2, need2));
+            }
+        }
+        let (_, m2, need2) = pick?;
+        m = m2;
+        need = need2;
+    }
+    Some(m)
+}
+
 /// The buffer pass: for each on-chip buffer level in turn, ask for a quarter less of it; every
 /// layer that no longer fits takes, one at a time, the [`prime_moves`] that lowers its need of
 /// that level at the least cost of its own, until it fits; the result is polished ([`polish`])
@@ -640,35 +678,14 @@ pub fn shrink_buffers(
         {
             let mut target = best.hardware.clone();
             target.usable_bytes[lv] *= keep;
-            let pe_cap = target.pe_dim.max(1.0) as u64;
-            let need =
-                |layer: &Layer, m: &Mapping| model.min_hardware(layer, m).instance_bytes(arch, lv);
-            let mut mappings = best.mappings.clone();
-            let mut ok = true;
-            for (layer, m) in layers.iter().zip(mappings.iter_mut()) {
-                while ok && !super::baseline::fits(arch, &model.min_hardware(layer, m), &target) {
-                    let now = need(layer, m);
-                    let mut pick: Option<(f64, Mapping)> = None;
-                    for m2 in prime_moves(arch, m, pe_cap) {
-                        if need(layer, &m2) >= now {
-                            continue;
-                        }
-                        let (c, e) = model.cost(layer, &m2, &target);
-                        evals += 1;
-                        let v = objective.of(c, e);
-                        if pick.as_ref().is_none_or(|p| v < p.0) {
-                            pick = Some((v, m2));
-                        }
-                    }
-                    match pick {
-                        Some((_, m2)) => *m = m2,
-                        None => ok = false,
-                    }
-                }
-            }
-            if !ok {
+            let fitted: Option<Vec<Mapping>> = layers
+                .iter()
+                .zip(&best.mappings)
+                .map(|(layer, m)| fit_buffer(model, layer, m, &target, lv, objective, &mut evals))
+                .collect();
+            let Some(mappings) = fitted else {
                 continue;
-            }
+            };
             let cand = score(model, layers, mappings);
             evals += 1;
             let (cand, n) = polish(model, layers, &cand, objective);
