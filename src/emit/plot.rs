@@ -5,6 +5,7 @@
 //! Charts are rendered in memory with plotters' bitmap backend and an embedded DejaVu Sans font (no
 //! system fonts or libraries), and returned as PNG bytes so that callers write them atomically.
 
+use plotters::coord::ranged1d::{AsRangedCoord, ValueFormatter};
 use plotters::prelude::*;
 use plotters::style::FontStyle;
 use std::sync::Once;
@@ -78,7 +79,6 @@ pub fn scatter_logx(
     y_label: &str,
     points: &[(f64, f64)],
 ) -> Result<Vec<u8>, String> {
-    register_font();
     let pts: Vec<(f64, f64)> = points
         .iter()
         .copied()
@@ -86,45 +86,9 @@ pub fn scatter_logx(
         .collect();
     let (x0, x1) = range(pts.iter().map(|p| p.0), true);
     let (y0, y1) = range(pts.iter().map(|p| p.1), false);
-    let mut buf = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();
-        root.fill(&WHITE).map_err(err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(title, (FONT, 24))
-            .margin(15)
-            .x_label_area_size(50)
-            .y_label_area_size(80)
-            .build_cartesian_2d((x0..x1).log_scale(), y0..y1)
-            .map_err(err)?;
-        chart
-            .configure_mesh()
-            .x_desc(x_label)
-            .y_desc(y_label)
-            .label_style((FONT, 15))
-            .x_label_formatter(&fmt_tick)
-            .y_label_formatter(&fmt_tick)
-            .draw()
-            .map_err(err)?;
-        if y0 < 0.0 && y1 > 0.0 {
-            chart
-                .draw_series(DashedLineSeries::new(
-                    [(x0, 0.0), (x1, 0.0)],
-                    6,
-                    4,
-                    BLACK.stroke_width(1),
-                ))
-                .map_err(err)?;
-        }
-        chart
-            .draw_series(
-                pts.iter()
-                    .map(|&p| Circle::new(p, 2, BLUE.mix(0.5).filled())),
-            )
-            .map_err(err)?;
-        root.present().map_err(err)?;
-    }
-    encode(&buf)
+    let zero = (y0 < 0.0 && y1 > 0.0).then_some([(x0, 0.0), (x1, 0.0)]);
+    let labels = [title, x_label, y_label];
+    scatter(labels, (x0..x1).log_scale(), y0..y1, zero, &pts)
 }
 
 /// Scatter with both axes logarithmic (e.g. predicted against measured cycles); with `diagonal`,
@@ -136,7 +100,6 @@ pub fn scatter_loglog(
     points: &[(f64, f64)],
     diagonal: bool,
 ) -> Result<Vec<u8>, String> {
-    register_font();
     let pts: Vec<(f64, f64)> = points
         .iter()
         .copied()
@@ -148,6 +111,34 @@ pub fn scatter_loglog(
         (x0, x1) = (x0.min(y0), x1.max(y1));
         (y0, y1) = (x0, x1);
     }
+    let line = diagonal.then_some([(x0, x0), (x1, x1)]);
+    let labels = [title, x_label, y_label];
+    scatter(
+        labels,
+        (x0..x1).log_scale(),
+        (y0..y1).log_scale(),
+        line,
+        &pts,
+    )
+}
+
+/// The body both scatters share: axes `x` and `y` (linear or log), an optional dashed reference
+/// line, the points as translucent dots. `labels` are the title and the two axis labels.
+fn scatter<X, Y>(
+    labels: [&str; 3],
+    x: X,
+    y: Y,
+    reference: Option<[(f64, f64); 2]>,
+    pts: &[(f64, f64)],
+) -> Result<Vec<u8>, String>
+where
+    X: AsRangedCoord<Value = f64>,
+    Y: AsRangedCoord<Value = f64>,
+    X::CoordDescType: ValueFormatter<f64>,
+    Y::CoordDescType: ValueFormatter<f64>,
+{
+    register_font();
+    let [title, x_label, y_label] = labels;
     let mut buf = vec![0u8; (SIZE.0 * SIZE.1 * 3) as usize];
     {
         let root = BitMapBackend::with_buffer(&mut buf, SIZE).into_drawing_area();
@@ -157,7 +148,7 @@ pub fn scatter_loglog(
             .margin(15)
             .x_label_area_size(50)
             .y_label_area_size(80)
-            .build_cartesian_2d((x0..x1).log_scale(), (y0..y1).log_scale())
+            .build_cartesian_2d(x, y)
             .map_err(err)?;
         chart
             .configure_mesh()
@@ -168,14 +159,9 @@ pub fn scatter_loglog(
             .y_label_formatter(&fmt_tick)
             .draw()
             .map_err(err)?;
-        if diagonal {
+        if let Some(line) = reference {
             chart
-                .draw_series(DashedLineSeries::new(
-                    [(x0, x0), (x1, x1)],
-                    6,
-                    4,
-                    BLACK.stroke_width(1),
-                ))
+                .draw_series(DashedLineSeries::new(line, 6, 4, BLACK.stroke_width(1)))
                 .map_err(err)?;
         }
         chart
