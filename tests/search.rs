@@ -3,7 +3,7 @@
 
 use dosa::ir::{gemmini_arch, HwBounds, Layer, Objective, SearchSpec};
 use dosa::passes::legal::check;
-use dosa::search::design::{round_hardware, within_bounds, Exact};
+use dosa::search::design::{round_hardware, within_bounds, Exact, Scored};
 use dosa::search::{baseline, bo, dosa as one_loop, floor, AnalyticalModel, Engine};
 use proptest::prelude::*;
 
@@ -16,12 +16,7 @@ fn small_net() -> Vec<Layer> {
 }
 
 /// Every mapping is legal for its layer, and the derived hardware holds every layer's needs.
-fn assert_design_ok(
-    model: &dyn Exact,
-    layers: &[Layer],
-    s: &dosa::search::design::Scored,
-    bounds: &HwBounds,
-) {
+fn assert_design_ok(model: &dyn Exact, layers: &[Layer], s: &Scored, bounds: &HwBounds) {
     let arch = model.arch();
     let pe = s.hardware.pe_dim.round() as u64;
     for (l, m) in layers.iter().zip(&s.mappings) {
@@ -65,46 +60,50 @@ fn gemmini_default_runs_every_layer_on_shipped_hardware() {
     }
 }
 
-#[test]
-fn random_search_is_legal_bounded_and_deterministic() {
-    let arch = gemmini_arch();
-    let model = AnalyticalModel::new(&arch);
-    let layers = small_net();
-    let bounds = HwBounds {
+/// Gemmini's shipped sizes as bounds.
+fn gemmini_bounds() -> HwBounds {
+    HwBounds {
         pe_max: Some(16),
         sp_max_kib: Some(256.0),
         acc_max_kib: Some(64.0),
-    };
-    let (a, ea, ca) = baseline::random_search(&model, &layers, &bounds, Objective::Edp, 3, 20, 7);
-    let (b, _, cb) = baseline::random_search(&model, &layers, &bounds, Objective::Edp, 3, 20, 7);
-    assert_eq!(ea, 60);
-    assert_eq!(a.mappings, b.mappings);
-    assert_eq!(ca, cb);
-    assert_design_ok(&model, &layers, &a, &bounds);
-    // The curve never goes up and ends at the reported design.
-    assert!(ca.windows(2).all(|w| w[1].1 <= w[0].1));
-    assert!(ca.last().unwrap().1 <= a.edp() * (1.0 + 1e-12));
+    }
 }
 
-#[test]
-fn bo_search_is_legal_bounded_and_deterministic() {
+/// A sampling baseline run twice with the same seed: the same design and curve, `evals`
+/// evaluations, a legal bounded design, and a curve that never goes up and ends at the design.
+fn assert_sampler_ok(
+    run: impl Fn(&AnalyticalModel, &[Layer], &HwBounds) -> (Scored, u64, Vec<(u64, f64)>),
+    evals: u64,
+) {
     let arch = gemmini_arch();
     let model = AnalyticalModel::new(&arch);
     let layers = small_net();
-    let bounds = HwBounds {
-        pe_max: Some(16),
-        sp_max_kib: Some(256.0),
-        acc_max_kib: Some(64.0),
-    };
-    let (a, ea, ca) = bo::bo_search(&model, &layers, &bounds, Objective::Edp, 8, 4, 7);
-    let (b, _, cb) = bo::bo_search(&model, &layers, &bounds, Objective::Edp, 8, 4, 7);
-    assert_eq!(ea, 32);
+    let bounds = gemmini_bounds();
+    let (a, ea, ca) = run(&model, &layers, &bounds);
+    let (b, _, cb) = run(&model, &layers, &bounds);
+    assert_eq!(ea, evals);
     assert_eq!(a.mappings, b.mappings);
     assert_eq!(a.hardware, b.hardware);
     assert_eq!(ca, cb);
     assert_design_ok(&model, &layers, &a, &bounds);
     assert!(ca.windows(2).all(|w| w[1].1 <= w[0].1));
     assert!(ca.last().unwrap().1 <= a.edp() * (1.0 + 1e-12));
+}
+
+#[test]
+fn random_search_is_legal_bounded_and_deterministic() {
+    assert_sampler_ok(
+        |m, l, b| baseline::random_search(m, l, b, Objective::Edp, 3, 20, 7),
+        60,
+    );
+}
+
+#[test]
+fn bo_search_is_legal_bounded_and_deterministic() {
+    assert_sampler_ok(
+        |m, l, b| bo::bo_search(m, l, b, Objective::Edp, 8, 4, 7),
+        32,
+    );
 }
 
 /// No method beats the floor: the tutorial's network with its own bounds, and the small network
@@ -116,11 +115,7 @@ fn every_method_lands_above_the_edp_floor() {
     let program = dosa::syntax::load_path(&path).unwrap();
     let arch = program.arch.clone();
     let tiny = program.networks[0].layers.clone();
-    let gemmini_bounds = HwBounds {
-        pe_max: Some(16),
-        sp_max_kib: Some(256.0),
-        acc_max_kib: Some(64.0),
-    };
+    let gemmini_bounds = gemmini_bounds();
     let cases = [
         (tiny, program.search.bounds),
         (small_net(), HwBounds::default()),
@@ -228,11 +223,7 @@ fn search_beats_its_own_start_and_is_deterministic() {
 fn polish_and_buffer_shrink_only_improve() {
     let arch = gemmini_arch();
     let layers = small_net();
-    let bounds = HwBounds {
-        pe_max: Some(16),
-        sp_max_kib: Some(256.0),
-        acc_max_kib: Some(64.0),
-    };
+    let bounds = gemmini_bounds();
     let model = AnalyticalModel::new(&arch);
     let start = baseline::random_search(&model, &layers, &bounds, Objective::Edp, 2, 20, 7).0;
     let (p, n) = one_loop::polish(&model, &layers, &start, Objective::Edp);
