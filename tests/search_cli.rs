@@ -4,33 +4,69 @@ use std::path::Path;
 use std::process::Command;
 
 fn dosa(args: &[&str]) -> std::process::Output {
+    dosa_env(args, &[])
+}
+
+fn dosa_env(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_dosa"))
         .args(args)
+        .envs(env.iter().copied())
         .current_dir(env!("CARGO_MANIFEST_DIR"))
         .output()
         .expect("the binary runs")
 }
 
-const QUICK: [&str; 6] = ["--starts", "2", "--steps", "120", "--round-every", "40"];
-
-fn search_json(extra: &[&str]) -> String {
-    let mut args = vec![
-        "search",
-        "examples/tutorial.dosa",
-        "--network",
-        "tiny",
-        "--json",
-        "--no-timing",
-    ];
-    args.extend_from_slice(&QUICK);
-    args.extend_from_slice(extra);
-    let out = dosa(&args);
+/// Run the binary with extra environment variables and insist it succeeded; its stdout.
+fn dosa_ok(args: &[&str], env: &[(&str, &str)]) -> String {
+    let out = dosa_env(args, env);
     assert!(
         out.status.success(),
-        "{}",
+        "dosa {args:?}: {}",
         String::from_utf8_lossy(&out.stderr)
     );
     String::from_utf8(out.stdout).unwrap()
+}
+
+/// `dosa CMD` on the tutorial's `tiny` network, then `extra`.
+fn tiny<'a>(cmd: &'a str, extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = vec![cmd, "examples/tutorial.dosa", "--network", "tiny"];
+    args.extend_from_slice(extra);
+    args
+}
+
+const QUICK: [&str; 6] = ["--starts", "2", "--steps", "120", "--round-every", "40"];
+
+/// A quick search of `tiny` (plus `extra`) with the rest of the arguments `more`.
+fn quick_search<'a>(more: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = tiny("search", more);
+    args.extend_from_slice(&QUICK);
+    args.extend_from_slice(extra);
+    args
+}
+
+fn search_json(extra: &[&str]) -> String {
+    dosa_ok(&quick_search(&["--json", "--no-timing"], extra), &[])
+}
+
+/// `result.dosa` in `dir` passes `dosa check` (which rejects any mapping illegal on the derived
+/// architecture), and `dosa eval` of it gives the network figures and PE array of `report.json`.
+fn assert_result_reproduced(dir: &Path, method: &str) {
+    let result = dir.join("result.dosa");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
+    dosa_ok(&["check", result.to_str().unwrap()], &[]);
+    let eval = dosa_ok(&["eval", result.to_str().unwrap(), "--json"], &[]);
+    let e: serde_json::Value = serde_json::from_str(&eval).unwrap();
+    let net = &e["networks"][0];
+    for k in ["latency_cycles", "energy_uj", "edp"] {
+        let a = net[k].as_f64().unwrap();
+        let b = report["network"][k].as_f64().unwrap();
+        assert!(
+            (a - b).abs() <= 1e-9 * b.abs(),
+            "{k}: eval {a} vs {method} {b}"
+        );
+    }
+    assert_eq!(e["hardware"]["pe_dim"], report["hardware"]["pe_dim"]);
 }
 
 #[test]
@@ -50,57 +86,13 @@ fn same_seed_same_bytes_and_a_reviewed_snapshot() {
 fn result_dosa_checks_and_eval_reproduces_the_report() {
     let dir = std::env::temp_dir().join(format!("dosa-search-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let d = dir.to_str().unwrap();
-    let mut args = vec![
-        "search",
-        "examples/tutorial.dosa",
-        "--network",
-        "tiny",
-        "-o",
-        d,
-    ];
-    args.extend_from_slice(&QUICK);
-    let out = dosa(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    dosa_ok(&quick_search(&["-o", dir.to_str().unwrap()], &[]), &[]);
     for f in ["result.dosa", "report.json", "curve.csv", "curve.png"] {
         assert!(dir.join(f).is_file(), "missing {f}");
     }
     let png = std::fs::read(dir.join("curve.png")).unwrap();
     assert_eq!(&png[1..4], b"PNG");
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
-    let result = dir.join("result.dosa");
-    let check = dosa(&["check", result.to_str().unwrap()]);
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let eval = dosa(&["eval", result.to_str().unwrap(), "--json"]);
-    assert!(
-        eval.status.success(),
-        "{}",
-        String::from_utf8_lossy(&eval.stderr)
-    );
-    let e: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
-    let net = &e["networks"][0];
-    for (k_eval, k_rep) in [
-        ("latency_cycles", "latency_cycles"),
-        ("energy_uj", "energy_uj"),
-        ("edp", "edp"),
-    ] {
-        let a = net[k_eval].as_f64().unwrap();
-        let b = report["network"][k_rep].as_f64().unwrap();
-        assert!(
-            (a - b).abs() <= 1e-9 * b.abs(),
-            "{k_eval}: eval {a} vs search {b}"
-        );
-    }
-    assert_eq!(e["hardware"]["pe_dim"], report["hardware"]["pe_dim"]);
+    assert_result_reproduced(&dir, "search");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
@@ -131,23 +123,11 @@ fn errors_exit_nonzero_and_write_nothing() {
 #[test]
 fn baselines_share_the_report_format() {
     for kind in ["random", "bo", "gemmini-default"] {
-        let out = dosa(&[
-            "baseline",
-            "examples/tutorial.dosa",
-            "--network",
-            "tiny",
-            "--kind",
-            kind,
-            "--samples",
-            "40",
-            "--json",
-        ]);
-        assert!(
-            out.status.success(),
-            "{kind}: {}",
-            String::from_utf8_lossy(&out.stderr)
+        let out = dosa_ok(
+            &tiny("baseline", &["--kind", kind, "--samples", "40", "--json"]),
+            &[],
         );
-        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        let v: serde_json::Value = serde_json::from_str(&out).unwrap();
         for k in [
             "method",
             "objective",
@@ -164,32 +144,21 @@ fn baselines_share_the_report_format() {
     }
 }
 
-fn bo_json(threads: &str) -> String {
-    let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
-        .args([
-            "baseline",
-            "examples/tutorial.dosa",
-            "--network",
-            "tiny",
-            "--kind",
-            "bo",
-            "--seed",
-            "1",
-            "--samples",
-            "60",
-            "--json",
-            "--no-timing",
-        ])
-        .env("RAYON_NUM_THREADS", threads)
-        .current_dir(env!("CARGO_MANIFEST_DIR"))
-        .output()
-        .expect("the binary runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+/// A small seeded bo run of `tiny`, then `extra`.
+fn bo_args<'a>(extra: &[&'a str]) -> Vec<&'a str> {
+    let mut args = tiny(
+        "baseline",
+        &["--kind", "bo", "--seed", "1", "--samples", "60"],
     );
-    String::from_utf8(out.stdout).unwrap()
+    args.extend_from_slice(extra);
+    args
+}
+
+fn bo_json(threads: &str) -> String {
+    dosa_ok(
+        &bo_args(&["--json", "--no-timing"]),
+        &[("RAYON_NUM_THREADS", threads)],
+    )
 }
 
 #[test]
@@ -208,64 +177,14 @@ fn bo_is_reproducible_across_runs_and_thread_counts() {
 fn bo_mappings_are_legal_and_reproduced_by_eval() {
     let dir = std::env::temp_dir().join(format!("dosa-bo-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
-    let out = dosa(&[
-        "baseline",
-        "examples/tutorial.dosa",
-        "--network",
-        "tiny",
-        "--kind",
-        "bo",
-        "--seed",
-        "1",
-        "--samples",
-        "60",
-        "-o",
-        dir.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let result = dir.join("result.dosa");
-    // `check` rejects any mapping that is illegal on the derived architecture.
-    let check = dosa(&["check", result.to_str().unwrap()]);
-    assert!(
-        check.status.success(),
-        "{}",
-        String::from_utf8_lossy(&check.stderr)
-    );
-    let eval = dosa(&["eval", result.to_str().unwrap(), "--json"]);
-    assert!(eval.status.success());
-    let e: serde_json::Value = serde_json::from_slice(&eval.stdout).unwrap();
-    let report: serde_json::Value =
-        serde_json::from_slice(&std::fs::read(dir.join("report.json")).unwrap()).unwrap();
-    let (a, b) = (
-        e["networks"][0]["edp"].as_f64().unwrap(),
-        report["network"]["edp"].as_f64().unwrap(),
-    );
-    assert!((a - b).abs() <= 1e-9 * b, "eval {a} vs bo {b}");
+    dosa_ok(&bo_args(&["-o", dir.to_str().unwrap()]), &[]);
+    assert_result_reproduced(&dir, "bo");
     let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]
 fn compare_adds_bo_and_a_floor_no_method_beats() {
-    let mut args = vec![
-        "search",
-        "examples/tutorial.dosa",
-        "--network",
-        "tiny",
-        "--compare",
-        "--no-timing",
-    ];
-    args.extend_from_slice(&QUICK);
-    let out = dosa(&args);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let text = String::from_utf8(out.stdout).unwrap();
+    let text = dosa_ok(&quick_search(&["--compare", "--no-timing"], &[]), &[]);
     let table = &text[text.find("method            evaluations").unwrap()..];
     let rows: Vec<&str> = table.lines().skip(1).collect();
     let names: Vec<&str> = rows
