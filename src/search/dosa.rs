@@ -95,6 +95,19 @@ pub fn unrelax(arch: &Arch, x: &[f64]) -> Relaxed {
     r
 }
 
+/// The network objective when one layer of weight (count) `w` changes its cost from `old` to
+/// `new`, the network totals `(lat, en)` including `old`: how the coordinate passes compare
+/// candidates without re-scoring the network.
+fn with_layer(
+    objective: Objective,
+    (lat, en): (f64, f64),
+    w: f64,
+    old: (f64, f64),
+    new: (f64, f64),
+) -> f64 {
+    objective.of(lat - w * old.0 + w * new.0, en - w * old.1 + w * new.1)
+}
+
 /// Pick, per layer and level (the backing level first, then the inner ones), the cheapest loop
 /// order among the candidates for the network objective, the others fixed.
 pub fn choose_orders(
@@ -129,8 +142,7 @@ pub fn choose_orders(
                 m.levels[lv].normalize_order();
                 let (c, e) = model.cost(layer, &m, &hw);
                 evals += 1;
-                let (l2, e2) = (lat - w * c0 + w * c, en - w * e0 + w * e);
-                let v = objective.of(l2, e2);
+                let v = with_layer(objective, (lat, en), w, (c0, e0), (c, e));
                 if v < best.0 {
                     best = (v, Some((m, c, e)));
                 }
@@ -488,10 +500,7 @@ pub fn combine(
         for (li, layer) in layers.iter().enumerate() {
             let w = layer.count as f64;
             let (c0, e0) = costs[li];
-            let value = |c: f64, e: f64| {
-                let (l2, e2) = (lat - w * c0 + w * c, en - w * e0 + w * e);
-                objective.of(l2, e2)
-            };
+            let value = |c: f64, e: f64| with_layer(objective, (lat, en), w, (c0, e0), (c, e));
             let mut best_v = value(c0, e0);
             for (m, (c, e)) in &cands[li] {
                 let v = value(*c, *e);
@@ -578,7 +587,7 @@ pub fn polish(
         for (li, layer) in layers.iter().enumerate() {
             let w = layer.count as f64;
             let (c0, e0) = costs[li];
-            let value = |c: f64, e: f64| objective.of(lat - w * c0 + w * c, en - w * e0 + w * e);
+            let value = |c: f64, e: f64| with_layer(objective, (lat, en), w, (c0, e0), (c, e));
             let mut best_move: Option<(f64, Mapping, (f64, f64))> = None;
             let current = value(c0, e0);
             for m2 in prime_moves(arch, &chosen[li], pe_cap) {
