@@ -7,11 +7,13 @@
 //! - [`passes`]: the pass pipeline of the one-loop search (relax, optimise, round, order, derive);
 //! - [`search`]: the drivers (`search`, baselines) built on the passes;
 //! - [`learn`]: the learned RTL-latency predictor;
-//! - [`emit`]: Gemmini C, Timeloop YAML, reports and plots;
+//! - [`gemmini`]: Gemmini itself: the built-in machine, its tilers, its rules, its C emitter;
+//! - [`emit`]: Timeloop YAML, reports and plots (and the shared file writer);
 //! - [`cli`]: the `dosa` command line.
 
 pub mod cli;
 pub mod emit;
+pub mod gemmini;
 pub mod ir;
 pub mod learn;
 pub mod model;

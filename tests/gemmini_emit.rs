@@ -3,7 +3,7 @@
 //! stand-in header in `tests/c`, and the all-or-nothing rule for output files.
 
 use dosa::cli::emit::{emit_gemmini, emit_timeloop, ApiArg};
-use dosa::emit::gemmini_c::{self, Api, Options};
+use dosa::gemmini::c::{self, Api, Options};
 use dosa::emit::timeloop;
 use dosa::ir::{gemmini_arch, parse_compact, Layer, LayerMapping, Network, Program, SearchSpec};
 use std::path::{Path, PathBuf};
@@ -66,12 +66,12 @@ macro_rules! snap {
 
 #[test]
 fn gemmini_c_snapshots() {
-    let files = gemmini_c::emit(&tiny(), &opts(Api::Upstream)).unwrap();
+    let files = c::emit(&tiny(), &opts(Api::Upstream)).unwrap();
     assert_eq!(files[0].path, "dosa_tiny.c");
     assert_eq!(files[1].path, "dosa_tiny_params.h");
     snap!("gemmini_c_upstream_program", files[0].contents.clone());
     snap!("gemmini_c_params_header", files[1].contents.clone());
-    let dosa = gemmini_c::emit(&tiny(), &opts(Api::Dosa)).unwrap();
+    let dosa = c::emit(&tiny(), &opts(Api::Dosa)).unwrap();
     snap!("gemmini_c_dosa_program", dosa[0].contents.clone());
     // The header does not depend on the API.
     assert_eq!(dosa[1], files[1]);

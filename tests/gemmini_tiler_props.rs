@@ -2,7 +2,7 @@
 //! configurations: tiles obey the capacity rules and the layer's bounds, and the mappings
 //! factorise the (padded) layer exactly.
 
-use dosa::emit::gemmini_tiler::{
+use dosa::gemmini::tiler::{
     auto_tile, check_tiles, element_tile, gemmini_params, hardware_pieces, mapping_to_tiles,
     padded_problem, ConvTiles, GemminiParams, Tiles,
 };

@@ -1,7 +1,7 @@
 //! Gemmini's default tiles on every layer of the reference networks: each must satisfy the
 //! capacity rules, stay within the layer, and be maximal (no single entry can grow).
 
-use dosa::emit::gemmini_tiler::{auto_tile, check_tiles, GemminiParams, Tiles};
+use dosa::gemmini::tiler::{auto_tile, check_tiles, GemminiParams, Tiles};
 use dosa::ir::Layer;
 
 fn workloads() -> Vec<(String, Layer)> {
@@ -52,7 +52,7 @@ fn default_tiles_fit_and_are_maximal_on_all_networks() {
                 for i in 0..7 {
                     let mut b = a;
                     b[i] += 1;
-                    let bt = Tiles::Conv(dosa::emit::gemmini_tiler::ConvTiles::from_array(b));
+                    let bt = Tiles::Conv(dosa::gemmini::tiler::ConvTiles::from_array(b));
                     assert!(
                         check_tiles(&l, &bt, &p).is_err(),
                         "{net}.{}: entry {i} could grow",
@@ -62,7 +62,7 @@ fn default_tiles_fit_and_are_maximal_on_all_networks() {
             }
             Tiles::Matmul(m) => {
                 for (di, dj, dk) in [(1, 0, 0), (0, 1, 0), (0, 0, 1)] {
-                    let bt = Tiles::Matmul(dosa::emit::gemmini_tiler::MatmulTiles {
+                    let bt = Tiles::Matmul(dosa::gemmini::tiler::MatmulTiles {
                         tile_i: m.tile_i + di,
                         tile_j: m.tile_j + dj,
                         tile_k: m.tile_k + dk,

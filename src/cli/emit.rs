@@ -2,7 +2,7 @@
 //! and `dosa emit timeloop FILE -o DIR` (Timeloop inputs to cross-check them).
 
 use super::CliError;
-use crate::emit::gemmini_c::{self, loop_order_string, Api, GEMMINI_LOOP_ORDER};
+use crate::gemmini::c::{self, loop_order_string, Api, GEMMINI_LOOP_ORDER};
 use crate::emit::{timeloop, write_files, EmittedFile};
 use crate::ir::Program;
 use clap::{Args, Subcommand, ValueEnum};
@@ -102,7 +102,7 @@ pub fn emit_gemmini(
     api: ApiArg,
     name: &str,
 ) -> Result<String, CliError> {
-    let opts = gemmini_c::Options {
+    let opts = c::Options {
         api: match api {
             ApiArg::Upstream => Api::Upstream,
             ApiArg::Dosa => Api::Dosa,
@@ -110,7 +110,7 @@ pub fn emit_gemmini(
         name: name.to_string(),
         source: source.to_string(),
     };
-    let files = gemmini_c::emit(program, &opts).map_err(errors)?;
+    let files = c::emit(program, &opts).map_err(errors)?;
     let mut msg = write(out, &files)?;
     if api == ApiArg::Upstream {
         let other = program

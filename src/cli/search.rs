@@ -350,7 +350,7 @@ fn edp_floor(arch: &crate::ir::Arch, net: &Network, spec: &SearchSpec) -> f64 {
         .bounds
         .pe_max
         .unwrap_or(crate::search::baseline::PE_RANGE.1 as u64)
-        .max(crate::emit::gemmini_tiler::gemmini_params(arch).dim)
+        .max(crate::gemmini::tiler::gemmini_params(arch).dim)
         .max(arch.pe_min);
     let f = crate::search::floor::network_floor(arch, &net.layers, pe_cap);
     let scale = match spec.predictor {

@@ -2,7 +2,7 @@
 //! of a program (the `gemmini-default` baseline), in Gemmini's terms and in the mapping's.
 
 use super::CliError;
-use crate::emit::gemmini_tiler::{auto_tile, check_tiles, gemmini_params, GemminiParams, Tiles};
+use crate::gemmini::tiler::{auto_tile, check_tiles, gemmini_params, GemminiParams, Tiles};
 use crate::ir::Program;
 use clap::{Args, Subcommand};
 use serde::Serialize;
@@ -69,7 +69,7 @@ pub fn layer_tiles(program: &Program, p: &GemminiParams) -> Vec<LayerTiles> {
         for l in &net.layers {
             let t = auto_tile(l, p);
             let d = t.element_dims(p.dim);
-            let u = crate::emit::gemmini_tiler::usage(l, &t, p);
+            let u = crate::gemmini::tiler::usage(l, &t, p);
             out.push(LayerTiles {
                 network: net.name.clone(),
                 name: l.name.clone(),

@@ -1,14 +1,10 @@
 //! Stage `emit`: see the crate documentation for where it sits in the pipeline.
 //!
-//! - [`gemmini_tiler`]: Gemmini's own tilers (the `gemmini-default` baseline) and their mappings;
-//! - [`gemmini_c`]: a C program for `gemmini-rocc-tests/bareMetalC` running the mapped layers;
 //! - [`timeloop`]: Timeloop v0.4 YAML to cross-check any result;
 //! - [`plot`]: PNG charts (log-x scatter, log-log scatter, log-y lines) for reports;
 //! - [`curve`]: the search-curve figure.
 
 pub mod curve;
-pub mod gemmini_c;
-pub mod gemmini_tiler;
 pub mod plot;
 pub mod timeloop;
 

@@ -3,10 +3,11 @@
 //! Free of syntax: no spans, no source text. The `.dosa` front end lowers into these structs,
 //! the CSV importers build them directly, and the model, search and emitters read them.
 
-mod gemmini;
+
 mod mapping;
 
-pub use gemmini::{gemmini_arch, GEMMINI_MAC_PJ};
+/// The built-in architecture lives with the rest of Gemmini in [`crate::gemmini`].
+pub use crate::gemmini::arch::{gemmini_arch, GEMMINI_MAC_PJ};
 pub use mapping::{parse_compact, LevelMapping, Mapping, MappingParseError};
 
 use serde::{Deserialize, Serialize};

@@ -1,7 +1,7 @@
 //! The baselines every search result is compared with, scored by the same evaluator.
 
 use super::design::{named_levels, score, score_on, Exact, Scored};
-use crate::emit::gemmini_tiler::{auto_tile, gemmini_params, hardware_pieces};
+use crate::gemmini::tiler::{auto_tile, gemmini_params, hardware_pieces};
 use crate::ir::{Arch, Hardware, HwBounds, Layer, Mapping, Objective};
 use crate::passes::random::{random_mapping, shrink_until};
 use crate::util::Rng;

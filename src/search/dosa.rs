@@ -193,7 +193,7 @@ pub fn init_gemmini(
     bounds: &HwBounds,
     pe_cap: u64,
 ) -> Option<Vec<Mapping>> {
-    use crate::emit::gemmini_tiler::{auto_tile, gemmini_params, tiles_to_mapping};
+    use crate::gemmini::tiler::{auto_tile, gemmini_params, tiles_to_mapping};
     let arch = model.arch();
     let params = gemmini_params(arch);
     layers

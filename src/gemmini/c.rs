@@ -19,11 +19,11 @@
 //! `tiled_conv` and `tiled_matmul` take one more argument, a 7-letter loop-order string over
 //! N Q P K S R C, first letter innermost, taken from the mapping's DRAM level).
 
-use super::gemmini_tiler::{
+use crate::gemmini::tiler::{
     check_tiles, conv_shape, gemmini_params, mapping_to_tiles, matmul_shape, ConvTiles,
     GemminiParams, MatmulTiles, Tiles, Usage,
 };
-use super::{c_identifier, EmittedFile};
+use crate::emit::{c_identifier, EmittedFile};
 use crate::ir::{Dim, Layer, Mapping, Program};
 use std::fmt::Write as _;
 
@@ -224,7 +224,7 @@ pub fn plan(program: &Program) -> Result<(GemminiParams, Vec<LayerPlan>), Vec<St
     let p = gemmini_params(&program.arch);
     let mut plans = Vec::new();
     let mut errors = Vec::new();
-    for m in super::mapped_layers(program)? {
+    for m in crate::emit::mapped_layers(program)? {
         let m = match m {
             Ok(m) => m,
             Err(e) => {

@@ -1,7 +1,7 @@
 //! The built-in Gemmini architecture (MODEL.md sections 2 and 7): what a network file gets when
 //! it names no architecture, and the instance `examples/gemmini.dosa` spells out.
 
-use super::{
+use crate::ir::{
     AccessEnergy, Arch, Bandwidth, Bound, Dim, Instances, Level, SpatialDim, Tensor, TensorSet,
 };
 
