@@ -1,6 +1,6 @@
 //! The baselines every search result is compared with, scored by the same evaluator.
 
-use super::design::{named_levels, score, score_on, Exact, Scored};
+use super::design::{named_levels, runs_on, score, score_on, Exact, Scored};
 use crate::gemmini::tiler::{auto_tile, gemmini_params, hardware_pieces};
 use crate::ir::{Arch, Hardware, HwBounds, Layer, Mapping, Objective};
 use crate::passes::random::{random_mapping, shrink_until};
@@ -144,9 +144,7 @@ pub fn sample_on_hardware(
             let mut so_far = Vec::with_capacity(rounds);
             for _ in 0..rounds {
                 let mut m = random_mapping(arch, layer, pe_max, &mut rng);
-                shrink_until(arch, &mut m, &mut rng, |m| {
-                    fits(arch, &model.min_hardware(layer, m), hw)
-                });
+                shrink_until(arch, &mut m, &mut rng, |m| runs_on(model, layer, m, hw));
                 let c = model.cost(layer, &m, hw);
                 let v = objective.of(c.0, c.1);
                 if best.as_ref().is_none_or(|b| v < b.0) {

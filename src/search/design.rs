@@ -2,6 +2,7 @@
 //! the mappings need, round it to buildable sizes, and evaluate every layer on it.
 
 use super::report::{HardwareReport, LayerReport, NetworkReport, Report};
+use crate::gemmini::rules;
 use crate::ir::{Arch, Hardware, HwBounds, Instances, Layer, Mapping, Objective};
 
 /// What the search needs from the exact (integer-mapping) cost model.
@@ -99,6 +100,16 @@ pub fn at_bound_pe(arch: &Arch, hw: &Hardware, b: &HwBounds) -> Hardware {
     }
 }
 
+/// What one layer's mapping needs on the largest array the bounds allow ([`at_bound_pe`]), raised
+/// to Gemmini's tile rows at that array on a Gemmini target and rounded to buildable sizes: what
+/// the repair passes hold against the bounds.
+pub fn need_at_bound(model: &dyn Exact, layer: &Layer, m: &Mapping, b: &HwBounds) -> Hardware {
+    let arch = model.arch();
+    let mut hw = at_bound_pe(arch, &need(model, layer, m), b);
+    rules::raise_to_tiles(arch, layer, m, &mut hw);
+    round_hardware(arch, &hw)
+}
+
 /// Whether hardware respects the bounds (up to float noise).
 pub fn within_bounds(arch: &Arch, hw: &Hardware, b: &HwBounds) -> bool {
     violation(arch, hw, b) <= 1e-12
@@ -157,17 +168,45 @@ pub fn score_on(
     }
 }
 
-/// Score mappings on the smallest buildable hardware that runs them all.
-pub fn score(model: &dyn Exact, layers: &[Layer], mappings: Vec<Mapping>) -> Scored {
+/// The smallest hardware one mapping runs on: the model's need and, on a Gemmini target, the
+/// buffers Gemmini's tile rows take on the mapping's own array ([`rules::raise_to_tiles`]).
+pub fn need(model: &dyn Exact, layer: &Layer, m: &Mapping) -> Hardware {
+    let mut hw = model.min_hardware(layer, m);
+    rules::raise_to_tiles(model.arch(), layer, m, &mut hw);
+    hw
+}
+
+/// Whether a mapping runs on `hw`: it fits the model's per-level needs and, on a Gemmini target,
+/// Gemmini's rules for the configuration `hw` describes. Every pass that asks "does this mapping
+/// fit" asks this.
+pub fn runs_on(model: &dyn Exact, layer: &Layer, m: &Mapping, hw: &Hardware) -> bool {
+    let arch = model.arch();
+    super::baseline::fits(arch, &need(model, layer, m), hw) && rules::runs_on(arch, layer, m, hw)
+}
+
+/// The smallest buildable hardware that runs every mapping: the largest array, per level the
+/// largest need, rounded to buildable sizes; on a Gemmini target the buffers are then raised to
+/// every tile's rows at that array's side (rows depend on `DIM`) and rounded again.
+pub fn derive(model: &dyn Exact, layers: &[Layer], mappings: &[Mapping]) -> Hardware {
+    let arch = model.arch();
     let hw = max_hardware(
-        model.arch(),
-        layers
-            .iter()
-            .zip(&mappings)
-            .map(|(l, m)| model.min_hardware(l, m)),
+        arch,
+        layers.iter().zip(mappings).map(|(l, m)| need(model, l, m)),
     )
     .expect("a network has at least one layer");
-    let hw = round_hardware(model.arch(), &hw);
+    let mut hw = round_hardware(arch, &hw);
+    if rules::target(arch).is_some() {
+        for (l, m) in layers.iter().zip(mappings) {
+            rules::raise_to_tiles(arch, l, m, &mut hw);
+        }
+        hw = round_hardware(arch, &hw);
+    }
+    hw
+}
+
+/// Score mappings on the smallest buildable hardware that runs them all ([`derive`]).
+pub fn score(model: &dyn Exact, layers: &[Layer], mappings: Vec<Mapping>) -> Scored {
+    let hw = derive(model, layers, &mappings);
     score_on(model, layers, mappings, hw)
 }
 

@@ -18,7 +18,7 @@
 //! buffers cost less per access: try each a quarter smaller, adapting the layers that overflow).
 
 use super::baseline::random_hardware;
-use super::design::{score, within_bounds, Exact, Scored};
+use super::design::{need, need_at_bound, runs_on, score, within_bounds, Exact, Scored};
 use crate::ir::{Arch, Dim, Hardware, HwBounds, Layer, Mapping, Objective, SearchSpec};
 use crate::passes::legal::free_slots;
 use crate::passes::random::{random_mapping, shrink_until};
@@ -162,8 +162,7 @@ pub fn choose_orders(
 fn repair(model: &dyn Exact, layer: &Layer, m: &mut Mapping, bounds: &HwBounds, rng: &mut Rng) {
     let arch = model.arch();
     shrink_until(arch, m, rng, |m| {
-        let own = super::design::at_bound_pe(arch, &model.min_hardware(layer, m), bounds);
-        within_bounds(arch, &super::design::round_hardware(arch, &own), bounds)
+        within_bounds(arch, &need_at_bound(model, layer, m, bounds), bounds)
     });
 }
 
@@ -175,9 +174,7 @@ pub fn init(model: &dyn Exact, layers: &[Layer], bounds: &HwBounds, rng: &mut Rn
         .iter()
         .map(|l| {
             let mut m = random_mapping(arch, l, hw.pe_dim as u64, rng);
-            shrink_until(arch, &mut m, rng, |m| {
-                super::baseline::fits(arch, &model.min_hardware(l, m), &hw)
-            });
+            shrink_until(arch, &mut m, rng, |m| runs_on(model, l, m, &hw));
             repair(model, l, &mut m, bounds, rng);
             m
         })
@@ -225,9 +222,7 @@ pub fn repair_greedy(model: &dyn Exact, layer: &Layer, m: &mut Mapping, bounds: 
     let arch = model.arch();
     let back = backing(arch);
     let need = |m: &Mapping| {
-        let own = super::design::at_bound_pe(arch, &model.min_hardware(layer, m), bounds);
-        let hw = super::design::round_hardware(arch, &own);
-        super::design::violation(arch, &hw, bounds)
+        super::design::violation(arch, &need_at_bound(model, layer, m, bounds), bounds)
     };
     let mut v = need(m);
     while v > 0.0 {
@@ -271,7 +266,7 @@ pub fn repair_greedy(model: &dyn Exact, layer: &Layer, m: &mut Mapping, bounds: 
 
 /// A layer's own objective on the smallest hardware it needs: how rounding candidates compare.
 fn own_cost(model: &dyn Exact, layer: &Layer, m: &Mapping, objective: Objective) -> f64 {
-    let hw = super::design::round_hardware(model.arch(), &model.min_hardware(layer, m));
+    let hw = super::design::round_hardware(model.arch(), &need(model, layer, m));
     let (c, e) = model.cost(layer, m, &hw);
     objective.of(c, e)
 }
@@ -477,7 +472,6 @@ pub fn combine(
     pool: &[Vec<Mapping>],
     objective: Objective,
 ) -> (Scored, u64) {
-    let arch = model.arch();
     let hw = &best.hardware;
     let mut evals = 0;
     let mut chosen = best.mappings.clone();
@@ -488,7 +482,7 @@ pub fn combine(
         .zip(pool)
         .map(|(l, p)| {
             p.iter()
-                .filter(|m| super::baseline::fits(arch, &model.min_hardware(l, m), hw))
+                .filter(|m| runs_on(model, l, m, hw))
                 .map(|m| {
                     evals += 1;
                     (m.clone(), model.cost(l, m, hw))
@@ -591,7 +585,7 @@ pub fn polish(
             let mut best_move: Option<(f64, Mapping, (f64, f64))> = None;
             let current = value(c0, e0);
             for m2 in prime_moves(arch, &chosen[li], pe_cap) {
-                if !super::baseline::fits(arch, &model.min_hardware(layer, &m2), hw) {
+                if !runs_on(model, layer, &m2, hw) {
                     continue;
                 }
                 let c = model.cost(layer, &m2, hw);
@@ -637,12 +631,12 @@ fn fit_buffer(
     let arch = model.arch();
     let pe_cap = target.pe_dim.max(1.0) as u64;
     let mut m = m.clone();
-    let mut need = model.min_hardware(layer, &m);
-    while !super::baseline::fits(arch, &need, target) {
-        let now = need.instance_bytes(arch, lv);
+    let mut need_now = need(model, layer, &m);
+    while !runs_on(model, layer, &m, target) {
+        let now = need_now.instance_bytes(arch, lv);
         let mut pick: Option<(f64, Mapping, Hardware)> = None;
         for m2 in prime_moves(arch, &m, pe_cap) {
-            let need2 = model.min_hardware(layer, &m2);
+            let need2 = need(model, layer, &m2);
             if need2.instance_bytes(arch, lv) >= now {
                 continue;
             }
@@ -655,7 +649,7 @@ fn fit_buffer(
         }
         let (_, m2, need2) = pick?;
         m = m2;
-        need = need2;
+        need_now = need2;
     }
     Some(m)
 }

@@ -24,7 +24,10 @@ pub struct Engine {
 
 impl Engine {
     /// Build both models for `arch` and the spec's predictor.
+    /// On a Gemmini target both map onto [`crate::gemmini::rules::tile_arch`], so every mapping
+    /// the search considers has Gemmini's single tile level.
     pub fn new(arch: &Arch, layers: &[Layer], spec: &SearchSpec) -> Result<Engine, String> {
+        let arch = &crate::gemmini::rules::tile_arch(arch);
         // Unbounded searches explore the same PE range as the random baseline.
         let mut bounds = spec.bounds;
         bounds.pe_max = Some(bounds.pe_max.unwrap_or(baseline::PE_RANGE.1 as u64));
