@@ -3,8 +3,8 @@
 //! stand-in header in `tests/c`, and the all-or-nothing rule for output files.
 
 use dosa::cli::emit::{emit_gemmini, emit_timeloop, ApiArg};
-use dosa::gemmini::c::{self, Api, Options};
 use dosa::emit::timeloop;
+use dosa::gemmini::c::{self, Api, Options};
 use dosa::ir::{gemmini_arch, parse_compact, Layer, LayerMapping, Network, Program, SearchSpec};
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -36,6 +36,7 @@ fn tiny() -> Program {
                 network: "tiny".into(),
                 layer: l.to_string(),
                 mapping: parse_compact(m).unwrap(),
+                auto: false,
             })
             .collect(),
         search: SearchSpec::default(),
@@ -200,6 +201,7 @@ fn a_failing_emit_writes_nothing() {
         layer: "wide".into(),
         mapping: parse_compact("L3[WIO] N1 - L2[WI] K16X - L1[O] K64 Q8 P8 C16X - L0[W] N1")
             .unwrap(),
+        auto: false,
     });
     let dir = scratch("emit_fail");
     let err = emit_gemmini(&p, "tiny.dosa", &dir, ApiArg::Upstream, "dosa_tiny").unwrap_err();

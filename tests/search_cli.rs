@@ -206,3 +206,56 @@ fn compare_adds_bo_and_a_floor_no_method_beats() {
         assert!(vs_floor >= 1.0, "below the floor: {r}");
     }
 }
+
+/// Every method's `-o` folder: `result.dosa` checks, `eval` reproduces the report (for
+/// `gemmini-default` through `map ... auto`, Gemmini's own tiler piece by piece) and `emit
+/// gemmini` accepts it, free and bounded to Gemmini's sizes.
+#[test]
+fn every_method_writes_a_result_that_emits() {
+    let base = std::env::temp_dir().join(format!("dosa-methods-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&base);
+    let bounded = [
+        "--pe-max",
+        "16",
+        "--sp-max-kib",
+        "256",
+        "--acc-max-kib",
+        "64",
+    ];
+    for (i, kind) in ["search", "random", "bo", "gemmini-default"]
+        .into_iter()
+        .enumerate()
+    {
+        for (j, extra) in [&[][..], &bounded[..]].into_iter().enumerate() {
+            let dir = base.join(format!("{i}-{j}"));
+            let d = dir.to_str().unwrap();
+            let mut args = if kind == "search" {
+                quick_search(&["-o", d], extra)
+            } else {
+                tiny("baseline", &["--kind", kind, "--samples", "40", "-o", d])
+            };
+            if kind != "search" {
+                args.extend_from_slice(extra);
+            }
+            dosa_ok(&args, &[]);
+            assert_result_reproduced(&dir, kind);
+            let result = dir.join("result.dosa");
+            if kind == "gemmini-default" {
+                let text = std::fs::read_to_string(&result).unwrap();
+                assert!(text.contains("map tiny.conv1 auto"), "{text}");
+            }
+            let c = dir.join("c");
+            dosa_ok(
+                &[
+                    "emit",
+                    "gemmini",
+                    result.to_str().unwrap(),
+                    "-o",
+                    c.to_str().unwrap(),
+                ],
+                &[],
+            );
+        }
+    }
+    let _ = std::fs::remove_dir_all(&base);
+}

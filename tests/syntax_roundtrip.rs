@@ -277,6 +277,7 @@ fn random_program(seed: u64) -> Program {
                     network: nn.clone(),
                     layer: l.name.clone(),
                     mapping: random_mapping(&mut rng, &arch, l),
+                    auto: false,
                 });
             }
         }

@@ -70,6 +70,8 @@ pub struct Mapped<'a> {
     pub label: String,
     pub layer: &'a Layer,
     pub mapping: &'a Mapping,
+    /// `map ... auto`: Gemmini's own tiler runs the layer (`mapping` is its first piece's).
+    pub auto: bool,
 }
 
 /// The shared front half of every emitter: each mapping resolved to its layer, in program order,
@@ -92,6 +94,7 @@ pub fn mapped_layers(program: &Program) -> Result<Vec<Result<Mapped<'_>, String>
                     label,
                     layer,
                     mapping: &lm.mapping,
+                    auto: lm.auto,
                 }),
                 None => Err(format!(
                     "mapping {i} (`{label}`): no such layer in the program's networks"

@@ -453,6 +453,13 @@ pub fn emit(program: &Program) -> Result<Vec<EmittedFile>, Vec<String>> {
             }
         };
         let (i, label, layer, mapping) = (m.index, m.label, m.layer, m.mapping);
+        if m.auto {
+            errors.push(format!(
+                "layer `{label}` (mapping {i}): `auto` tiles do not always divide the layer, so \
+                 they have no single Timeloop mapping; map the layer explicitly"
+            ));
+            continue;
+        }
         let hw = hardware(&program.arch, layer, mapping);
         if let Err(e) = crate::passes::legal::check(&program.arch, layer, mapping, hw.pe_dim) {
             errors.push(format!(

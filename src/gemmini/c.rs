@@ -19,11 +19,11 @@
 //! `tiled_conv` and `tiled_matmul` take one more argument, a 7-letter loop-order string over
 //! N Q P K S R C, first letter innermost, taken from the mapping's DRAM level).
 
+use crate::emit::{c_identifier, EmittedFile};
 use crate::gemmini::tiler::{
     check_tiles, conv_shape, gemmini_params, mapping_to_tiles, matmul_shape, ConvTiles,
     GemminiParams, MatmulTiles, Tiles, Usage,
 };
-use crate::emit::{c_identifier, EmittedFile};
 use crate::ir::{Dim, Layer, Mapping, Program};
 use std::fmt::Write as _;
 
@@ -117,11 +117,20 @@ fn plan_one(
     label: &str,
     layer: &Layer,
     mapping: &Mapping,
+    auto: bool,
 ) -> Result<LayerPlan, String> {
-    crate::passes::legal::check(&program.arch, layer, mapping, p.dim)
-        .map_err(|e| format!("the mapping is not legal for the layer: {e}"))?;
-    let tiles = mapping_to_tiles(layer, mapping, p.dim);
-    let usage = check_tiles(layer, &tiles, p).map_err(|e| e.to_string())?;
+    // `auto`: Gemmini's own tiles on this configuration; otherwise the mapping's single tile
+    // level, under the rules every search obeys.
+    let (tiles, usage) = if auto {
+        let tiles = crate::gemmini::tiler::auto_tile(layer, p);
+        (
+            tiles,
+            check_tiles(layer, &tiles, p).map_err(|e| e.to_string())?,
+        )
+    } else {
+        let usage = crate::gemmini::rules::check(&program.arch, layer, mapping, p)?;
+        (mapping_to_tiles(layer, mapping, p.dim), usage)
+    };
     let run = match tiles {
         Tiles::Matmul(t) => {
             let s = matmul_shape(layer);
@@ -233,7 +242,7 @@ pub fn plan(program: &Program) -> Result<(GemminiParams, Vec<LayerPlan>), Vec<St
             }
         };
         let (i, label) = (m.index, &m.label);
-        match plan_one(program, &p, label, m.layer, m.mapping) {
+        match plan_one(program, &p, label, m.layer, m.mapping, m.auto) {
             Ok(pl) => plans.push(pl),
             Err(e) => errors.push(format!("layer `{label}` (mapping {i}): {e}")),
         }
@@ -702,6 +711,7 @@ mod tests {
                     network: "net".into(),
                     layer: l.into(),
                     mapping: parse_compact(m).unwrap(),
+                    auto: false,
                 })
                 .collect(),
             search: SearchSpec::default(),

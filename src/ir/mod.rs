@@ -3,7 +3,6 @@
 //! Free of syntax: no spans, no source text. The `.dosa` front end lowers into these structs,
 //! the CSV importers build them directly, and the model, search and emitters read them.
 
-
 mod mapping;
 
 /// The built-in architecture lives with the rest of Gemmini in [`crate::gemmini`].
@@ -492,7 +491,13 @@ pub struct LayerMapping {
     /// `network.layer` as written.
     pub network: String,
     pub layer: String,
+    /// For `auto`, the mapping of Gemmini's own tiles (its first full-tile piece when they do not
+    /// divide the layer), which reports show.
     pub mapping: Mapping,
+    /// `map ... auto`: Gemmini's default tiler (`tiled_conv_auto` / `tiled_matmul_auto`) runs the
+    /// layer; evaluated piece by piece as the hardware runs partial tiles.
+    #[serde(default)]
+    pub auto: bool,
 }
 
 /// Everything one `.dosa` file (with its imports) describes.

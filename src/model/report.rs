@@ -176,6 +176,88 @@ pub fn pin_fixed(arch: &Arch, derived: &Hardware) -> Result<Hardware, Vec<String
     }
 }
 
+/// Raise derived hardware to the Gemmini configuration of `arch` (its array side and usable
+/// buffers), the hardware `auto` tiles are chosen for.
+fn gemmini_configuration(arch: &Arch, hw: &mut Hardware) {
+    let p = crate::gemmini::tiler::gemmini_params(arch);
+    let Ok(lv) = crate::gemmini::tiler::gemmini_levels(arch) else {
+        return;
+    };
+    let half = |i: usize| {
+        if arch.levels[i].double_buffered {
+            0.5
+        } else {
+            1.0
+        }
+    };
+    let old_pe = hw.pe_dim;
+    hw.pe_dim = hw.pe_dim.max(p.dim as f64);
+    for (i, l) in arch.levels.iter().enumerate() {
+        // Per-column and per-PE needs scale with the larger array.
+        hw.usable_bytes[i] *= l.instance_count(hw.pe_dim) / l.instance_count(old_pe).max(1.0);
+    }
+    hw.usable_bytes[lv.spad] = hw.usable_bytes[lv.spad].max(p.spad_bytes() as f64 * half(lv.spad));
+    hw.usable_bytes[lv.acc] = hw.usable_bytes[lv.acc].max(p.acc_bytes() as f64 * half(lv.acc));
+    let reg = &arch.levels[lv.reg];
+    let reg_bytes = reg.instance_count(hw.pe_dim) * f64::from(reg.word_bits) / 8.0;
+    hw.usable_bytes[lv.reg] = hw.usable_bytes[lv.reg].max(reg_bytes);
+}
+
+/// The pieces Gemmini's own tiles cut a layer into (at least one).
+fn auto_pieces(
+    arch: &Arch,
+    layer: &crate::ir::Layer,
+) -> Result<Vec<crate::gemmini::tiler::Piece>, String> {
+    use crate::gemmini::tiler::{auto_tile, gemmini_params, hardware_pieces};
+    let tiles = auto_tile(layer, &gemmini_params(arch));
+    let pieces = hardware_pieces(layer, &tiles, arch).map_err(|e| e.to_string())?;
+    if pieces.is_empty() {
+        return Err("Gemmini's tiler produced no tile".into());
+    }
+    Ok(pieces)
+}
+
+/// A layer run by Gemmini's own tiler on `hw`: the sum over the pieces its partial tiles make
+/// ([`crate::gemmini::tiler::hardware_pieces`]), as the `gemmini-default` baseline scores it.
+fn evaluate_auto(
+    arch: &Arch,
+    layer: &crate::ir::Layer,
+    hw: &Hardware,
+    opts: &EvalOptions,
+) -> Result<LayerEval, String> {
+    let pieces = auto_pieces(arch, layer)?;
+    let mut total: Option<LayerEval> = None;
+    for p in &pieces {
+        let ev = evaluate_layer(arch, &p.layer, &p.mapping, hw, opts).map_err(|e| e.to_string())?;
+        total = Some(match total {
+            None => ev,
+            Some(mut t) => {
+                t.macs += ev.macs;
+                t.compute_cycles += ev.compute_cycles;
+                t.cycles += ev.cycles;
+                t.energy_uj += ev.energy_uj;
+                for (a, b) in t.levels.iter_mut().zip(&ev.levels) {
+                    for k in 0..3 {
+                        a.reads[k] += b.reads[k];
+                        a.fills[k] += b.fills[k];
+                        a.updates[k] += b.updates[k];
+                    }
+                    a.total += b.total;
+                    a.energy_uj += b.energy_uj;
+                    a.cycles = match (a.cycles, b.cycles) {
+                        (Some(x), Some(y)) => Some(x + y),
+                        (x, y) => x.or(y),
+                    };
+                }
+                t
+            }
+        });
+    }
+    let mut t = total.ok_or("Gemmini's tiler produced no tile")?;
+    t.edp = t.cycles * t.energy_uj;
+    Ok(t)
+}
+
 /// [`evaluate_program`], optionally with Timeloop's integer rounding (to compare with its rows).
 pub fn evaluate_program_with(program: &Program, timeloop: bool) -> Result<EvalReport, Vec<String>> {
     let arch = &program.arch;
@@ -186,9 +268,17 @@ pub fn evaluate_program_with(program: &Program, timeloop: bool) -> Result<EvalRe
             errors.push(format!("{}.{}: no such layer", lm.network, lm.layer));
             continue;
         };
-        match check_mapping(arch, layer, &lm.mapping)
-            .and_then(|_| min_hardware(arch, layer, &lm.mapping))
-        {
+        // An `auto` layer's mapping is that of its first piece, which need not multiply to it.
+        let mh = if lm.auto {
+            auto_pieces(arch, layer).and_then(|ps| {
+                min_hardware(arch, &ps[0].layer, &ps[0].mapping).map_err(|e| e.to_string())
+            })
+        } else {
+            check_mapping(arch, layer, &lm.mapping)
+                .and_then(|_| min_hardware(arch, layer, &lm.mapping))
+                .map_err(|e| e.to_string())
+        };
+        match mh {
             Ok(mh) => items.push((lm, layer, mh)),
             Err(e) => errors.push(format!("{}.{}: {e}", lm.network, lm.layer)),
         }
@@ -196,11 +286,17 @@ pub fn evaluate_program_with(program: &Program, timeloop: bool) -> Result<EvalRe
     if !errors.is_empty() {
         return Err(errors);
     }
-    let mins: Vec<MinHardware> = items.iter().map(|(_, _, m)| m.clone()).collect();
-    let hw = pin_fixed(
-        arch,
-        &crate::search::design::round_hardware(arch, &network_hardware(arch, &mins)),
-    )?;
+    // `auto` layers run Gemmini's tiles, sized for Gemmini's configuration, not their own need.
+    let mins: Vec<MinHardware> = items
+        .iter()
+        .filter(|(lm, _, _)| !lm.auto)
+        .map(|(_, _, m)| m.clone())
+        .collect();
+    let mut derived = network_hardware(arch, &mins);
+    if items.iter().any(|(lm, _, _)| lm.auto) {
+        gemmini_configuration(arch, &mut derived);
+    }
+    let hw = pin_fixed(arch, &crate::search::design::round_hardware(arch, &derived))?;
     let opts = if timeloop {
         EvalOptions::timeloop(arch)
     } else {
@@ -208,14 +304,26 @@ pub fn evaluate_program_with(program: &Program, timeloop: bool) -> Result<EvalRe
     };
     let mut layers = Vec::new();
     for (lm, layer, mh) in &items {
-        let ev: LayerEval = evaluate_layer(arch, layer, &lm.mapping, &hw, &opts)
-            .map_err(|e| vec![format!("{}.{}: {e}", lm.network, lm.layer)])?;
-        let own = crate::search::design::round_hardware(arch, &layer_hw(arch, mh));
+        let ev: LayerEval = if lm.auto {
+            evaluate_auto(arch, layer, &hw, &opts)
+        } else {
+            evaluate_layer(arch, layer, &lm.mapping, &hw, &opts).map_err(|e| e.to_string())
+        }
+        .map_err(|e| vec![format!("{}.{}: {e}", lm.network, lm.layer)])?;
+        let own = if lm.auto {
+            hw.clone()
+        } else {
+            crate::search::design::round_hardware(arch, &layer_hw(arch, mh))
+        };
         layers.push(LayerReport {
             network: lm.network.clone(),
             layer: lm.layer.clone(),
             count: layer.count,
-            mapping: lm.mapping.to_string(),
+            mapping: if lm.auto {
+                format!("auto ({})", lm.mapping)
+            } else {
+                lm.mapping.to_string()
+            },
             latency_cycles: ev.cycles,
             energy_uj: ev.energy_uj,
             edp: ev.edp,
@@ -392,6 +500,7 @@ mod tests {
                         "L3[WIO] K4 Q28 - L2[WI] N1 K16X - L1[O] S7 R7 Q4 P7 C3X - L0[W] P16",
                     )
                     .unwrap(),
+                    auto: false,
                 },
                 LayerMapping {
                     network: "tiny".into(),
@@ -400,6 +509,7 @@ mod tests {
                         "L3[WIO] C48 K12 P8 - L2[WI] N1 K16X - L1[O] K4 C16X - L0[W] P16",
                     )
                     .unwrap(),
+                    auto: false,
                 },
             ],
             search: SearchSpec::default(),
@@ -443,6 +553,7 @@ mod tests {
             network: "tiny".into(),
             layer: "nope".into(),
             mapping: p.mappings[0].mapping.clone(),
+            auto: false,
         });
         let e = evaluate_program(&p).unwrap_err();
         assert_eq!(e.len(), 2, "{e:?}");

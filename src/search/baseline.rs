@@ -281,5 +281,6 @@ pub fn gemmini_default(model: &dyn Exact, layers: &[Layer]) -> Result<Scored, St
         .sum();
     s.mappings = mappings;
     s.costs = costs;
+    s.auto = true;
     Ok(s)
 }

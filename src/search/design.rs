@@ -124,6 +124,8 @@ pub struct Scored {
     pub costs: Vec<(f64, f64)>,
     pub latency: f64,
     pub energy: f64,
+    /// Gemmini's own tiler runs every layer (`gemmini-default`): written as `map ... auto`.
+    pub auto: bool,
 }
 
 impl Scored {
@@ -165,6 +167,7 @@ pub fn score_on(
         costs,
         latency,
         energy,
+        auto: false,
     }
 }
 

@@ -41,6 +41,7 @@ pub fn result_program(arch: &Arch, net: &Network, s: &Scored, spec: &SearchSpec)
                 network: net.name.clone(),
                 layer: l.name.clone(),
                 mapping: m.clone(),
+                auto: s.auto,
             })
             .collect(),
         search: spec.clone(),

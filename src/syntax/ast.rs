@@ -288,8 +288,26 @@ impl LayerDef {
 pub struct MapDef {
     pub network: Option<Name>,
     pub layer: Name,
-    pub mapping: StrLit,
+    pub mapping: MapSpec,
     pub span: Span,
+}
+
+/// What a `map` statement gives a layer: a mapping in the compact form, or a bare word the
+/// checker interprets (`auto`: Gemmini's own tiler picks the tiles, as `tiled_conv_auto` does).
+#[derive(Clone, Debug, PartialEq)]
+pub enum MapSpec {
+    Compact(StrLit),
+    Word(Word),
+}
+
+impl MapSpec {
+    /// The whole mapping as written, for diagnostics.
+    pub fn span(&self) -> Span {
+        match self {
+            MapSpec::Compact(s) => s.span,
+            MapSpec::Word(w) => w.span,
+        }
+    }
 }
 
 /// `search { ... }`.

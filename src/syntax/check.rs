@@ -18,6 +18,8 @@ use std::collections::BTreeMap;
 pub struct Checker<'a> {
     sources: &'a [String],
     pub diags: Vec<Diagnostic<usize>>,
+    /// Warnings, kept apart so that "no new diagnostics" keeps meaning "no new errors".
+    pub warnings: Vec<Diagnostic<usize>>,
 }
 
 /// Where a layer was defined, so mapping errors can point back at it.
@@ -57,6 +59,7 @@ impl<'a> Checker<'a> {
         Checker {
             sources,
             diags: Vec::new(),
+            warnings: Vec::new(),
         }
     }
 
@@ -1206,18 +1209,25 @@ impl<'a> Checker<'a> {
         md: &MapDef,
         arch: Option<&Arch>,
         nets: &[NetSite],
-    ) -> Option<(String, String, Mapping)> {
+    ) -> Option<(String, String, Mapping, bool)> {
         let (net, site) = self.resolve(f, md, nets)?;
+        let lit = match &md.mapping {
+            MapSpec::Compact(s) => s,
+            MapSpec::Word(w) => {
+                let m = self.auto_mapping(f, w, arch, site)?;
+                return Some((net.to_string(), md.layer.text.clone(), m, true));
+            }
+        };
         // Decode the string against its source so sub-spans point at the right bytes.
         let raw = self
             .sources
             .get(f)
-            .and_then(|s| s.get(md.mapping.span.range()))
+            .and_then(|s| s.get(lit.span.range()))
             .unwrap_or("\"\"");
         let Ok((text, offsets)) = decode_string(raw) else {
             return None; // the lexer reported the bad escape
         };
-        let base = md.mapping.span.lo;
+        let base = lit.span.lo;
         let at = |i: usize| base + offsets[i.min(offsets.len() - 1)];
         let sub = |lo: usize, hi: usize| {
             let a = at(lo);
@@ -1245,7 +1255,7 @@ impl<'a> Checker<'a> {
                 .find(|w| w.level == level && w.factor == dim)
                 .map(|w| sub(w.lo, w.hi))
         };
-        let whole = md.mapping.span;
+        let whole = lit.span;
         let errors_before = self.diags.len();
         if let Some(arch) = arch {
             let n = arch.levels.len();
@@ -1282,7 +1292,83 @@ impl<'a> Checker<'a> {
         if let Some(layer) = &site.layer {
             self.mapping_products(f, md, &m, layer, site, whole, &words, &sub);
         }
-        (self.diags.len() == errors_before).then(|| (net.to_string(), md.layer.text.clone(), m))
+        (self.diags.len() == errors_before)
+            .then(|| (net.to_string(), md.layer.text.clone(), m, false))
+    }
+
+    /// On an architecture that fixes a Gemmini configuration (array and buffers), a mapping that
+    /// Gemmini's C library cannot run is reported (a warning: the cost model still evaluates it,
+    /// as Timeloop would; `emit gemmini` refuses it).
+    fn gemmini_rules(&mut self, f: usize, md: &MapDef, arch: &Arch, layer: &Layer, m: &Mapping) {
+        use crate::gemmini::{rules, tiler};
+        let Some(lv) = rules::target(arch) else {
+            return;
+        };
+        let fixed = matches!(arch.pe_dim, Bound::Fixed(_))
+            && [lv.acc, lv.spad]
+                .iter()
+                .all(|&i| matches!(arch.levels[i].capacity, Bound::Fixed(_)));
+        if !fixed {
+            return;
+        }
+        if let Err(why) = rules::check(arch, layer, m, &tiler::gemmini_params(arch)) {
+            self.warnings.push(
+                Diagnostic::warning()
+                    .with_code("gemmini-rules")
+                    .with_message(format!(
+                        "Gemmini's C library cannot run this mapping of `{}`",
+                        layer.name
+                    ))
+                    .with_labels(vec![
+                        Label::primary(f, md.mapping.span().range()).with_message(why)
+                    ])
+                    .with_notes(vec![
+                        "hint: `dosa emit gemmini` refuses it; `dosa search` finds mappings that run, or write `auto` for Gemmini's own tiler".to_string(),
+                    ]),
+            );
+        }
+    }
+
+    /// `map net.layer auto`: Gemmini's own tiler picks the tiles on the architecture's
+    /// configuration; the mapping kept is that of its first (full-tile) piece.
+    fn auto_mapping(
+        &mut self,
+        f: usize,
+        w: &Word,
+        arch: Option<&Arch>,
+        site: &LayerSite,
+    ) -> Option<Mapping> {
+        use crate::gemmini::tiler::{auto_tile, gemmini_params, hardware_pieces};
+        if w.text != "auto" {
+            let i = self.error(
+                "mapping-syntax",
+                f,
+                w.span,
+                format!("`{}` is not a mapping", w.text),
+                "expected a quoted mapping or `auto`",
+            );
+            self.hint(
+                i,
+                "write the mapping in quotes (`\"L3[WIO] K8 - L2[WI] K16X - L1[O] C16X - L0[W] P16\"`), or `auto` for Gemmini's own tiler",
+            );
+            return None;
+        }
+        let (arch, layer) = (arch?, site.layer.as_ref()?);
+        let tiles = auto_tile(layer, &gemmini_params(arch));
+        match hardware_pieces(layer, &tiles, arch) {
+            Ok(pieces) => pieces.into_iter().next().map(|p| p.mapping),
+            Err(e) => {
+                let i = self.error(
+                    "auto-not-gemmini",
+                    f,
+                    w.span,
+                    "`auto` needs a Gemmini-shaped architecture",
+                    "Gemmini's tiler cannot run here",
+                );
+                self.note(i, e.to_string());
+                None
+            }
+        }
     }
 
     fn resolve<'n>(
@@ -1777,7 +1863,7 @@ impl<'a> Checker<'a> {
         for (f, item) in items {
             if let Item::Map(md) = item {
                 let arch_ref = if arch_ok { arch.as_ref() } else { None };
-                let Some((net, layer, m)) = self.mapping(*f, md, arch_ref, &sites) else {
+                let Some((net, layer, m, auto)) = self.mapping(*f, md, arch_ref, &sites) else {
                     continue;
                 };
                 if let Some((_, _, pf, ps)) =
@@ -1795,10 +1881,20 @@ impl<'a> Checker<'a> {
                     continue;
                 }
                 mapped.push((net.clone(), layer.clone(), *f, md.span));
+                if let (Some(a), false) = (arch_ref, auto) {
+                    let l = networks
+                        .iter()
+                        .find(|n| n.name == net)
+                        .and_then(|n| n.layers.iter().find(|l| l.name == layer));
+                    if let Some(l) = l {
+                        self.gemmini_rules(*f, md, a, l, &m);
+                    }
+                }
                 mappings.push(LayerMapping {
                     network: net,
                     layer,
                     mapping: m,
+                    auto,
                 });
             }
         }

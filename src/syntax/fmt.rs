@@ -277,7 +277,13 @@ impl Printer<'_> {
                 };
                 self.line(
                     m.span,
-                    &format!("map {target} {}", quote(&m.mapping.value)),
+                    &format!(
+                        "map {target} {}",
+                        match &m.mapping {
+                            MapSpec::Compact(s) => quote(&s.value),
+                            MapSpec::Word(w) => w.text.clone(),
+                        }
+                    ),
                     force_blank,
                     limit,
                 );

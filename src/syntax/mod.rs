@@ -360,8 +360,8 @@ fn check_root(display: &str, text: String, canon: Option<PathBuf>) -> Outcome {
             .collect();
         let mut checker = check::Checker::new(&l.sources);
         let p = checker.program(&items);
-        let diags = checker.diags;
-        l.diagnostics.extend(diags);
+        l.diagnostics.extend(checker.diags);
+        l.diagnostics.extend(checker.warnings);
         p
     };
     let clean = l.diagnostics.iter().all(|d| d.severity < Severity::Error);

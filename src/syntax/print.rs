@@ -280,9 +280,16 @@ pub fn program_def(p: &Program) -> File {
         Item::Map(MapDef {
             network: Some(name(&m.network)),
             layer: name(&m.layer),
-            mapping: StrLit {
-                value: m.mapping.to_string(),
-                span: sp(),
+            mapping: if m.auto {
+                MapSpec::Word(Word {
+                    text: "auto".to_string(),
+                    span: sp(),
+                })
+            } else {
+                MapSpec::Compact(StrLit {
+                    value: m.mapping.to_string(),
+                    span: sp(),
+                })
             },
             span: sp(),
         })
