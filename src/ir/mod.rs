@@ -496,7 +496,7 @@ pub struct LayerMapping {
     pub mapping: Mapping,
     /// `map ... auto`: Gemmini's default tiler (`tiled_conv_auto` / `tiled_matmul_auto`) runs the
     /// layer; evaluated piece by piece as the hardware runs partial tiles.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub auto: bool,
 }
 
