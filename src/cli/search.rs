@@ -39,6 +39,17 @@ pub struct Common {
     /// Report `seconds` as 0 so that two runs are byte-identical.
     #[arg(long)]
     pub no_timing: bool,
+    /// `free`: design the array and buffers too; `fixed`: map onto the architecture's sizes.
+    /// Default: fixed when the file's own `arch` fixes every size, else free.
+    #[arg(long, value_enum)]
+    pub hardware: Option<HardwareArg>,
+}
+
+/// The hardware mode on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum HardwareArg {
+    Free,
+    Fixed,
 }
 
 /// The objective on the command line.
@@ -148,6 +159,12 @@ fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
         },
     };
     let mut spec = program.search.clone();
+    if let Some(h) = c.hardware {
+        spec.hardware = Some(match h {
+            HardwareArg::Free => crate::ir::HardwareMode::Free,
+            HardwareArg::Fixed => crate::ir::HardwareMode::Fixed,
+        });
+    }
     if let Some(s) = c.seed {
         spec.seed = s;
     }
@@ -419,8 +436,9 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
     }
     let engine =
         crate::search::Engine::new(&program.arch, &net.layers, &spec).map_err(CliError::Input)?;
+    let run = engine.spec();
     let t = Instant::now();
-    let res = crate::search::dosa::search(engine.exact(), engine.relaxation(), &net.layers, &spec);
+    let res = crate::search::dosa::search(engine.exact(), engine.relaxation(), &net.layers, run);
     let r = make_report(
         "search",
         spec.objective,
@@ -435,10 +453,10 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
     if !a.compare {
         return finish(&a.common, &program, &net, &spec, &res.best, &[&r], None);
     }
-    let (_, rr) = run_random(engine.exact(), &net, &spec, res.evaluations, &a.common);
-    let (_, br) = run_bo(engine.exact(), &net, &spec, res.evaluations, &a.common);
-    let (_, gr) = run_gemmini(engine.exact(), &net, &spec, &a.common)?;
-    let floor = edp_floor(&program.arch, &net, &spec);
+    let (_, rr) = run_random(engine.exact(), &net, run, res.evaluations, &a.common);
+    let (_, br) = run_bo(engine.exact(), &net, run, res.evaluations, &a.common);
+    let (_, gr) = run_gemmini(engine.exact(), &net, run, &a.common)?;
+    let floor = edp_floor(&program.arch, &net, run);
     finish(
         &a.common,
         &program,
@@ -454,8 +472,11 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
 pub fn run_baseline(a: BaselineArgs) -> Result<i32, CliError> {
     let (program, net, spec) = load(&a.common)?;
     crate::model::exact::check_arch(&program.arch).map_err(|e| CliError::Input(e.to_string()))?;
+    let (spec, fixed) =
+        crate::search::mapping_target(&program.arch, &spec).map_err(CliError::Input)?;
     let model =
-        crate::search::AnalyticalModel::new(&crate::gemmini::rules::tile_arch(&program.arch));
+        crate::search::AnalyticalModel::new(&crate::gemmini::rules::tile_arch(&program.arch))
+            .with_fixed(fixed);
     let samples = a
         .samples
         .unwrap_or(spec.starts as u64 * spec.steps as u64)

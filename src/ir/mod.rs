@@ -467,6 +467,30 @@ pub struct SearchSpec {
     pub predictor: Predictor,
     /// Path of a trained latency model (for `dnn` / `both`).
     pub model: Option<String>,
+    /// Design the hardware too, or map onto the architecture's fixed sizes; `None`: fixed when
+    /// the program's own `arch` fixes the array and every buffer, free otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hardware: Option<HardwareMode>,
+}
+
+/// Whether `search` designs hardware along with the mappings or maps onto a chip that exists.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum HardwareMode {
+    /// Co-design: derive the array and buffers the mappings need (within the bounds).
+    Free,
+    /// Mapping only: the architecture's array and buffer sizes are the hardware.
+    Fixed,
+}
+
+impl HardwareMode {
+    /// Name as written in `.dosa` files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            HardwareMode::Free => "free",
+            HardwareMode::Fixed => "fixed",
+        }
+    }
 }
 
 impl Default for SearchSpec {
@@ -481,6 +505,7 @@ impl Default for SearchSpec {
             bounds: HwBounds::default(),
             predictor: Predictor::Analytical,
             model: None,
+            hardware: None,
         }
     }
 }

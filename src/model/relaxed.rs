@@ -389,6 +389,10 @@ pub struct CostOptions {
     pub smooth_p: f64,
     pub bounds: Bounds,
     pub penalties: Penalties,
+    /// Mapping-only search: latency and energy use this hardware (the array side and every
+    /// level's access energy at its fixed size) instead of the smooth maximum of the layers'
+    /// needs; the needs are still held to [`Bounds`] by the penalties.
+    pub fixed: Option<Hardware>,
 }
 
 impl CostOptions {
@@ -400,6 +404,7 @@ impl CostOptions {
             smooth_p: 32.0,
             bounds: Bounds::default(),
             penalties: Penalties::default(),
+            fixed: None,
         }
     }
 }
@@ -582,9 +587,11 @@ impl NetworkCost {
                 .map(|((i, k), g)| (i, k, g))
                 .collect();
         }
-        let mut hw = vec![pe];
+        let fixed = self.options.fixed.as_ref();
+        let mut hw = vec![fixed.map_or(pe, |h| h.pe_dim)];
         for (lvl, lv) in arch.levels.iter().enumerate() {
-            hw.push(lv.energy.at(inst[lvl] / 1024.0));
+            let bytes = fixed.map_or(inst[lvl], |h| h.instance_bytes(arch, lvl));
+            hw.push(lv.energy.at(bytes / 1024.0));
         }
         // Phase 2: latency and energy.
         let mut lat = vec![0.0; self.layers.len()];
@@ -743,11 +750,14 @@ impl NetworkCost {
                 *a += b;
             }
         }
-        // Hardware adjoints back to the requirements through the smooth maxima.
-        d_pe += g_hw[0];
-        for (lvl, lv) in arch.levels.iter().enumerate() {
-            if let crate::ir::AccessEnergy::Linear { per_kib, .. } = lv.energy {
-                d_inst[lvl] += g_hw[1 + lvl] * per_kib / 1024.0;
+        // Hardware adjoints back to the requirements through the smooth maxima (fixed hardware
+        // does not move with the requirements).
+        if self.options.fixed.is_none() {
+            d_pe += g_hw[0];
+            for (lvl, lv) in arch.levels.iter().enumerate() {
+                if let crate::ir::AccessEnergy::Linear { per_kib, .. } = lv.energy {
+                    d_inst[lvl] += g_hw[1 + lvl] * per_kib / 1024.0;
+                }
             }
         }
         for (i, l) in self.layers.iter_mut().enumerate() {

@@ -23,6 +23,8 @@ const HUGE: f64 = 1e300;
 pub struct AnalyticalModel {
     pub arch: Arch,
     pub options: EvalOptions,
+    /// Mapping-only search: the hardware every design runs on.
+    pub fixed: Option<Hardware>,
 }
 
 impl AnalyticalModel {
@@ -31,7 +33,14 @@ impl AnalyticalModel {
         AnalyticalModel {
             arch: arch.clone(),
             options: EvalOptions::analytical(arch),
+            fixed: None,
         }
+    }
+
+    /// The same model for a mapping-only search on `hw`.
+    pub fn with_fixed(mut self, hw: Option<Hardware>) -> AnalyticalModel {
+        self.fixed = hw;
+        self
     }
 }
 
@@ -69,6 +78,10 @@ impl Exact for AnalyticalModel {
             Err(_) => (HUGE, HUGE),
         }
     }
+
+    fn fixed(&self) -> Option<&Hardware> {
+        self.fixed.as_ref()
+    }
 }
 
 /// A layer index and its loop orders.
@@ -103,6 +116,12 @@ impl RelaxedModel {
             correction: None,
             cache: Mutex::new(HashMap::new()),
         })
+    }
+
+    /// Price every cost on fixed hardware (a mapping-only search), or not.
+    pub fn with_fixed(mut self, hw: Option<Hardware>) -> RelaxedModel {
+        self.options.fixed = hw;
+        self
     }
 
     /// Change the cost options (smooth-max exponent, penalties, ...).

@@ -217,7 +217,11 @@ pub fn random_search(
         .into_par_iter()
         .map(|h| {
             let mut rng = Rng::new(seed).fork(h as u64);
-            let hw = random_hardware(arch, bounds, &mut rng);
+            // A mapping-only search samples mappings on its one chip.
+            let hw = model
+                .fixed()
+                .cloned()
+                .unwrap_or_else(|| random_hardware(arch, bounds, &mut rng));
             sample_on_hardware(model, layers, &hw, objective, map_samples, &mut rng)
         })
         .collect();

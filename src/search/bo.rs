@@ -279,6 +279,18 @@ pub fn bo_search(
     map_samples: u32,
     seed: u64,
 ) -> Sampled {
+    if model.fixed().is_some() {
+        // Nothing to optimise over: every point is the one chip, so BO is the random mapper.
+        return baseline::random_search(
+            model,
+            layers,
+            bounds,
+            objective,
+            hw_points,
+            map_samples,
+            seed,
+        );
+    }
     let arch = model.arch();
     let total = hw_points.max(1);
     let init = INIT_POINTS.clamp(1, total);

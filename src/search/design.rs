@@ -13,6 +13,11 @@ pub trait Exact: Sync {
     fn min_hardware(&self, layer: &Layer, m: &Mapping) -> Hardware;
     /// `(cycles, uJ)` of one instance of `layer` under `m` on `hw`.
     fn cost(&self, layer: &Layer, m: &Mapping, hw: &Hardware) -> (f64, f64);
+    /// The hardware of a mapping-only search (every design is scored on it), `None` when the
+    /// search designs hardware.
+    fn fixed(&self) -> Option<&Hardware> {
+        None
+    }
 }
 
 /// The hardware a set of mappings needs together: the largest PE array, and per level the largest
@@ -171,6 +176,46 @@ pub fn score_on(
     }
 }
 
+/// The hardware an architecture fixes, when it fixes the array and every on-chip buffer: usable
+/// bytes per level (half the physical size when double-buffered), what a mapping-only search
+/// ([`crate::ir::HardwareMode::Fixed`]) maps onto and prices energy at.
+pub fn fixed_hardware(arch: &Arch) -> Option<Hardware> {
+    let pe = match arch.pe_dim {
+        crate::ir::Bound::Fixed(p) => p as f64,
+        _ => return None,
+    };
+    let usable_bytes = arch
+        .levels
+        .iter()
+        .map(|l| {
+            if l.is_backing {
+                return Some(f64::INFINITY);
+            }
+            let crate::ir::Bound::Fixed(b) = l.capacity else {
+                return None;
+            };
+            let half = if l.double_buffered { 0.5 } else { 1.0 };
+            Some(b as f64 * l.instance_count(pe) * half)
+        })
+        .collect::<Option<Vec<f64>>>()?;
+    Some(Hardware {
+        pe_dim: pe,
+        usable_bytes,
+    })
+}
+
+/// The physical sizes of fixed hardware as bounds (what the relaxation's penalties and the
+/// repair passes hold a mapping-only search to).
+pub fn bounds_of(arch: &Arch, hw: &Hardware) -> HwBounds {
+    let (sp, acc) = named_levels(arch);
+    let kib = |i: Option<usize>| i.map(|i| hw.physical_bytes(arch, i) / 1024.0);
+    HwBounds {
+        pe_max: Some(hw.pe_dim as u64),
+        sp_max_kib: kib(sp),
+        acc_max_kib: kib(acc),
+    }
+}
+
 /// The smallest hardware one mapping runs on: the model's need and, on a Gemmini target, the
 /// buffers Gemmini's tile rows take on the mapping's own array ([`rules::raise_to_tiles`]).
 pub fn need(model: &dyn Exact, layer: &Layer, m: &Mapping) -> Hardware {
@@ -191,6 +236,9 @@ pub fn runs_on(model: &dyn Exact, layer: &Layer, m: &Mapping, hw: &Hardware) -> 
 /// largest need, rounded to buildable sizes; on a Gemmini target the buffers are then raised to
 /// every tile's rows at that array's side (rows depend on `DIM`) and rounded again.
 pub fn derive(model: &dyn Exact, layers: &[Layer], mappings: &[Mapping]) -> Hardware {
+    if let Some(hw) = model.fixed() {
+        return hw.clone();
+    }
     let arch = model.arch();
     let hw = max_hardware(
         arch,

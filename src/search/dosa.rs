@@ -169,7 +169,10 @@ fn repair(model: &dyn Exact, layer: &Layer, m: &mut Mapping, bounds: &HwBounds, 
 /// Legal starting mappings: random ones that fit a random hardware configuration within bounds.
 pub fn init(model: &dyn Exact, layers: &[Layer], bounds: &HwBounds, rng: &mut Rng) -> Vec<Mapping> {
     let arch = model.arch();
-    let hw = random_hardware(arch, bounds, rng);
+    let hw = model
+        .fixed()
+        .cloned()
+        .unwrap_or_else(|| random_hardware(arch, bounds, rng));
     layers
         .iter()
         .map(|l| {
@@ -452,8 +455,11 @@ pub fn search(
             break;
         }
     }
-    let (shrunk, n) = shrink_buffers(model, layers, &best, o);
-    keep(shrunk, n, &mut best);
+    // Buffers of a chip that exists cannot shrink.
+    if model.fixed().is_none() {
+        let (shrunk, n) = shrink_buffers(model, layers, &best, o);
+        keep(shrunk, n, &mut best);
+    }
     StartResult {
         best,
         evaluations: offset,

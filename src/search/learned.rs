@@ -118,6 +118,9 @@ impl super::design::Exact for CorrectedExact {
     fn min_hardware(&self, layer: &Layer, m: &Mapping) -> crate::ir::Hardware {
         self.inner.min_hardware(layer, m)
     }
+    fn fixed(&self) -> Option<&crate::ir::Hardware> {
+        self.inner.fixed.as_ref()
+    }
     fn cost(&self, layer: &Layer, m: &Mapping, hw: &crate::ir::Hardware) -> (f64, f64) {
         let (c, e) = self.inner.cost(layer, m, hw);
         let roof = &self.roof;

@@ -20,23 +20,60 @@ use dosa::Relaxation;
 pub struct Engine {
     exact: Box<dyn Exact>,
     relax: Box<dyn Relaxation>,
+    spec: SearchSpec,
+}
+
+/// The search settings in force and, for a mapping-only search, the hardware it maps onto:
+/// `hardware fixed` (or a program whose own `arch` fixes every size, see the language) takes the
+/// architecture's array and buffers as the hardware and its physical sizes as the bounds.
+pub fn mapping_target(
+    arch: &Arch,
+    spec: &SearchSpec,
+) -> Result<(SearchSpec, Option<crate::ir::Hardware>), String> {
+    if spec.hardware != Some(crate::ir::HardwareMode::Fixed) {
+        return Ok((spec.clone(), None));
+    }
+    let hw = design::fixed_hardware(arch).ok_or_else(|| {
+        format!(
+            "`hardware fixed` needs an architecture that fixes the PE array and every buffer; \
+             `{}` leaves some size to the search (use `hardware free` to design it)",
+            arch.name
+        )
+    })?;
+    let b = spec.bounds;
+    if b.pe_max.is_some() || b.sp_max_kib.is_some() || b.acc_max_kib.is_some() {
+        return Err(format!(
+            "the hardware is fixed by `{}` ({}x{} PEs and its buffers): bounds apply only when \
+             the search designs hardware (`--hardware free`)",
+            arch.name, hw.pe_dim, hw.pe_dim
+        ));
+    }
+    let mut s = spec.clone();
+    s.bounds = design::bounds_of(arch, &hw);
+    Ok((s, Some(hw)))
 }
 
 impl Engine {
     /// Build both models for `arch` and the spec's predictor.
     /// On a Gemmini target both map onto [`crate::gemmini::rules::tile_arch`], so every mapping
-    /// the search considers has Gemmini's single tile level.
+    /// the search considers has Gemmini's single tile level; for a mapping-only search
+    /// ([`mapping_target`]) both price every cost on the fixed hardware. Run the search with
+    /// [`Engine::spec`], which holds the bounds of the fixed hardware.
     pub fn new(arch: &Arch, layers: &[Layer], spec: &SearchSpec) -> Result<Engine, String> {
+        let (spec, fixed) = mapping_target(arch, spec)?;
         let arch = &crate::gemmini::rules::tile_arch(arch);
         // Unbounded searches explore the same PE range as the random baseline.
         let mut bounds = spec.bounds;
         bounds.pe_max = Some(bounds.pe_max.unwrap_or(baseline::PE_RANGE.1 as u64));
-        let relax =
-            RelaxedModel::new(arch, layers, spec.objective, &bounds).map_err(|e| e.to_string())?;
+        let relax = RelaxedModel::new(arch, layers, spec.objective, &bounds)
+            .map_err(|e| e.to_string())?
+            .with_fixed(fixed.clone());
+        let exact = AnalyticalModel::new(arch).with_fixed(fixed);
         match spec.predictor {
             crate::ir::Predictor::Analytical => Ok(Engine {
-                exact: Box::new(AnalyticalModel::new(arch)),
+                exact: Box::new(exact),
                 relax: Box::new(relax),
+                spec,
             }),
             crate::ir::Predictor::Both => {
                 let model = std::sync::Arc::new(learned::load_model(spec.model.as_deref())?);
@@ -46,7 +83,7 @@ impl Engine {
                 })?;
                 Ok(Engine {
                     exact: Box::new(learned::CorrectedExact {
-                        inner: AnalyticalModel::new(arch),
+                        inner: exact,
                         model: model.clone(),
                         roof: crate::learn::analytical::ModelRoofline::gemmini(),
                     }),
@@ -56,6 +93,7 @@ impl Engine {
                         arch: arch.clone(),
                         layers: layers.to_vec(),
                     }),
+                    spec,
                 })
             }
             crate::ir::Predictor::Dnn => Err(
@@ -63,6 +101,10 @@ impl Engine {
                     .to_string(),
             ),
         }
+    }
+    /// The settings the search runs with (bounds of the fixed hardware in a mapping-only search).
+    pub fn spec(&self) -> &SearchSpec {
+        &self.spec
     }
     /// The exact evaluator.
     pub fn exact(&self) -> &dyn Exact {

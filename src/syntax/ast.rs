@@ -329,6 +329,7 @@ pub enum SearchKey {
     MaxPe,
     MaxScratchpad,
     MaxAccumulator,
+    Hardware,
     Predictor,
     Model,
 }
@@ -346,6 +347,7 @@ impl SearchKey {
             SearchKey::MaxPe => "max_pe",
             SearchKey::MaxScratchpad => "max_scratchpad",
             SearchKey::MaxAccumulator => "max_accumulator",
+            SearchKey::Hardware => "hardware",
             SearchKey::Predictor => "predictor",
             SearchKey::Model => "model",
         }

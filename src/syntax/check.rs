@@ -7,9 +7,9 @@
 use super::ast::*;
 use super::lexer::decode_string;
 use crate::ir::{
-    gemmini_arch, parse_compact, AccessEnergy, Arch, Bandwidth, Bound, Dim, HwBounds, Instances,
-    Layer, LayerKind, LayerMapping, Level, Mapping, Network, Objective, Predictor, Program,
-    SearchSpec, SpatialDim, Tensor, TensorSet,
+    gemmini_arch, parse_compact, AccessEnergy, Arch, Bandwidth, Bound, Dim, HardwareMode, HwBounds,
+    Instances, Layer, LayerKind, LayerMapping, Level, Mapping, Network, Objective, Predictor,
+    Program, SearchSpec, SpatialDim, Tensor, TensorSet,
 };
 use codespan_reporting::diagnostic::{Diagnostic, Label};
 use std::collections::BTreeMap;
@@ -1736,6 +1736,16 @@ impl<'a> Checker<'a> {
                         spec.objective = o;
                     }
                 }
+                (SearchKey::Hardware, SearchVal::Word(w)) => {
+                    if let Some(h) = self.choice(
+                        f,
+                        w,
+                        "hardware",
+                        &[("free", HardwareMode::Free), ("fixed", HardwareMode::Fixed)],
+                    ) {
+                        spec.hardware = Some(h);
+                    }
+                }
                 (SearchKey::Predictor, SearchVal::Word(w)) => {
                     if let Some(p) = self.choice(
                         f,
@@ -1920,6 +1930,14 @@ impl<'a> Checker<'a> {
                     search = s;
                 }
             }
+        }
+        // A program that describes its own chip (an `arch` fixing the array and every buffer)
+        // is searched for mappings on that chip unless its search block says `hardware free`.
+        let fixed = arch
+            .as_ref()
+            .is_some_and(|a| crate::search::design::fixed_hardware(a).is_some());
+        if search.hardware.is_none() && first_arch.is_some() && fixed {
+            search.hardware = Some(HardwareMode::Fixed);
         }
         if self.diags.len() > errors_before {
             return None;

@@ -79,6 +79,8 @@ pub enum Tok<'i> {
     Predictor,
     #[token("model")]
     Model,
+    #[token("hardware")]
+    Hardware,
     #[token("{")]
     LBrace,
     #[token("}")]
@@ -151,6 +153,7 @@ pub const KEYWORDS: &[&str] = &[
     "max_accumulator",
     "predictor",
     "model",
+    "hardware",
 ];
 
 /// Whether `s` can be written without quotes.

@@ -256,6 +256,9 @@ pub fn search_def(s: &SearchSpec) -> SearchDef {
             SearchVal::Quantity(qty(real(k), "KiB")),
         ));
     }
+    if let Some(h) = s.hardware {
+        stmts.push(set(SearchKey::Hardware, SearchVal::Word(word(h.name()))));
+    }
     stmts.push(set(
         SearchKey::Predictor,
         SearchVal::Word(word(s.predictor.name())),
