@@ -6,7 +6,7 @@
 #[path = "support/gemmini_c.rs"]
 mod gemmini_c;
 
-use gemmini_c::{gemmini, scratch, verify_lines, Gemmini, Tree};
+use gemmini_c::{scratch, spike, verify_lines, Gemmini, Tree};
 use std::path::Path;
 use std::process::Command;
 use std::time::Instant;
@@ -96,7 +96,7 @@ fn assert_all_verified(log: &str) {
 
 #[test]
 fn small_layers_compute_the_reference_result_upstream() {
-    let Some(g) = gemmini() else { return };
+    let Some(g) = spike() else { return };
     let dir = emit("spike_up", Tree::Dev, &[]);
     let (code, log) = run(&g, Tree::Dev, &dir.join("out"), "7 small layers");
     assert_eq!(code, Some(0), "{log}");
@@ -106,7 +106,7 @@ fn small_layers_compute_the_reference_result_upstream() {
 
 #[test]
 fn small_layers_compute_the_reference_result_on_the_dosa_branch() {
-    let Some(g) = gemmini() else { return };
+    let Some(g) = spike() else { return };
     let dir = emit("spike_dosa", Tree::Dosa, &[]);
     let params = std::fs::read_to_string(dir.join("out/dosa_small_params.h")).unwrap();
     // The layers whose reduction is split at the DRAM level, run with it innermost.
@@ -125,7 +125,7 @@ fn small_layers_compute_the_reference_result_on_the_dosa_branch() {
 
 #[test]
 fn the_timing_only_program_runs_without_checking() {
-    let Some(g) = gemmini() else { return };
+    let Some(g) = spike() else { return };
     let dir = emit("spike_noverify", Tree::Dev, &["--no-verify"]);
     let c = std::fs::read_to_string(dir.join("out/dosa_small.c")).unwrap();
     assert!(!c.contains("dosa_reference_conv"), "{c}");
@@ -161,7 +161,7 @@ fn corrupt(path: &Path, from: &str, to: &str) {
 fn a_wrong_loop_order_on_the_dosa_branch_is_caught() {
     // The orders `dosa_order_problem` refuses, forced into the parameter header: the partial sums
     // of the split reduction are overwritten and the mapped run computes wrong results.
-    let Some(g) = gemmini() else { return };
+    let Some(g) = spike() else { return };
     let dir = emit("spike_bad_order", Tree::Dosa, &[]);
     let params = dir.join("out/dosa_small_params.h");
     corrupt(
@@ -193,7 +193,7 @@ fn a_wrong_loop_order_on_the_dosa_branch_is_caught() {
 fn a_wrong_reference_is_caught() {
     // The comparison itself: a reference that subtracts instead of adding disagrees with both
     // Gemmini runs of every layer.
-    let Some(g) = gemmini() else { return };
+    let Some(g) = spike() else { return };
     let dir = emit("spike_bad_ref", Tree::Dev, &[]);
     let c = dir.join("out/dosa_small.c");
     corrupt(
@@ -214,7 +214,7 @@ fn a_wrong_reference_is_caught() {
 fn a_tile_beyond_the_accumulator_is_not_run_silently() {
     // A tile macro raised past what the mapping allows (80 output channels of 16x16 pixels need
     // 1280 accumulator rows): the library refuses at run time, and the program fails.
-    let Some(g) = gemmini() else { return };
+    let Some(g) = spike() else { return };
     let dir = scratch("spike_bad_tile");
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("wide.dosa");

@@ -95,6 +95,24 @@ pub fn gemmini() -> Option<Gemmini> {
     Some(Gemmini { root, cc })
 }
 
+/// [`gemmini`] plus what Spike needs to start: it runs `dtc` to build its device tree.
+pub fn spike() -> Option<Gemmini> {
+    let g = gemmini()?;
+    let dtc = Command::new("dtc")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !dtc {
+        assert!(
+            !in_ci(),
+            "no dtc: Spike needs it (.ci/run installs device-tree-compiler)"
+        );
+        eprintln!("note: no dtc (apt-get install device-tree-compiler); skipping the Spike run");
+        return None;
+    }
+    Some(g)
+}
+
 impl Gemmini {
     /// Compile and link `c_file` for bare metal exactly as run.sh does (gemmini-rocc-tests'
     /// bareMetalC flags), plus errors for the mistakes a C compiler only warns about (a pointer
