@@ -1,12 +1,18 @@
 //! The Gemmini C and Timeloop emitters and the `tile`/`emit` commands on a small program built
-//! in Rust: snapshots of every emitted file, a C syntax check of the program against the
-//! stand-in header in `tests/c`, and the all-or-nothing rule for output files.
+//! in Rust: snapshots of every emitted file, a build of every emitted program against the real
+//! Gemmini headers (shared/gemmini, both branches) with the bare-metal cross compiler, the
+//! DOSA branch's refusals, and the all-or-nothing rule for output files. Running the programs
+//! on Spike is `tests/gemmini_spike.rs`.
+
+#[path = "support/gemmini_c.rs"]
+mod gemmini_c;
 
 use dosa::cli::emit::{emit_gemmini, emit_timeloop, ApiArg};
 use dosa::emit::timeloop;
 use dosa::gemmini::c::{self, Api, Options};
 use dosa::ir::{gemmini_arch, parse_compact, Layer, LayerMapping, Network, Program, SearchSpec};
-use std::path::{Path, PathBuf};
+use gemmini_c::{gemmini, scratch, Tree};
+use std::path::Path;
 use std::process::Command;
 
 fn tiny() -> Program {
@@ -43,18 +49,22 @@ fn tiny() -> Program {
     }
 }
 
+/// `tiny()` with fc's DRAM loops reordered so that its split reduction (C) is innermost, which
+/// the DOSA branch needs.
+fn tiny_dosa() -> Program {
+    let mut p = tiny();
+    p.mappings[1].mapping =
+        parse_compact("L3[WIO] P2 C2 - L2[WI] K16X - L1[O] K2 P32 C4 C16X - L0[W] N1").unwrap();
+    p
+}
+
 fn opts(api: Api) -> Options {
     Options {
         api,
         name: "dosa_tiny".into(),
         source: "tiny.dosa".into(),
+        verify: true,
     }
-}
-
-fn scratch(tag: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dosa_test_{tag}_{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    d
 }
 
 macro_rules! snap {
@@ -72,10 +82,41 @@ fn gemmini_c_snapshots() {
     assert_eq!(files[1].path, "dosa_tiny_params.h");
     snap!("gemmini_c_upstream_program", files[0].contents.clone());
     snap!("gemmini_c_params_header", files[1].contents.clone());
-    let dosa = c::emit(&tiny(), &opts(Api::Dosa)).unwrap();
+    let dosa = c::emit(&tiny_dosa(), &opts(Api::Dosa)).unwrap();
     snap!("gemmini_c_dosa_program", dosa[0].contents.clone());
     // The header does not depend on the API.
-    assert_eq!(dosa[1], files[1]);
+    let up = c::emit(&tiny_dosa(), &opts(Api::Upstream)).unwrap();
+    assert_eq!(dosa[1], up[1]);
+    // Nor does the timing-only program's header; its program is the checking one without the
+    // data, the reference and the comparison.
+    let timing = c::emit(
+        &tiny(),
+        &Options {
+            verify: false,
+            ..opts(Api::Upstream)
+        },
+    )
+    .unwrap();
+    assert_eq!(timing[1], files[1]);
+    for gone in [
+        "dosa_fill",
+        "dosa_reference_",
+        "dosa_compare",
+        "dosa_ref",
+        "dosa verify",
+    ] {
+        assert!(!timing[0].contents.contains(gone), "{gone}");
+        assert!(files[0].contents.contains(gone), "{gone}");
+    }
+    for kept in [
+        "tiled_conv(",
+        "tiled_conv_auto(",
+        "tiled_matmul(",
+        "tiled_matmul_auto(",
+        "dosa total",
+    ] {
+        assert!(timing[0].contents.contains(kept), "{kept}");
+    }
 }
 
 #[test]
@@ -99,89 +140,118 @@ fn timeloop_snapshots() {
     snap!("timeloop_matmul_mapping", files[5].contents.clone());
 }
 
-fn cc_available() -> bool {
-    Command::new("cc")
-        .arg("--version")
-        .output()
-        .is_ok_and(|o| o.status.success())
-}
-
-fn syntax_check(dir: &Path, c_file: &str) {
-    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
-    let out = Command::new("cc")
-        .args([
-            "-fsyntax-only",
-            "-std=gnu11",
-            "-Wall",
-            "-Wextra",
-            "-Wno-unused-parameter",
-            "-Werror",
-        ])
-        .arg("-DBAREMETAL")
-        .arg("-I")
-        .arg(&include)
-        .arg(dir.join(c_file))
-        .output()
-        .expect("cc runs");
-    assert!(
-        out.status.success(),
-        "cc rejected {c_file}:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+/// Emit `program` into a fresh folder and build it against `tree`'s real headers.
+fn build(g: &gemmini_c::Gemmini, program: &Program, api: ApiArg, verify: bool, tag: &str) {
+    let dir = scratch(tag);
+    emit_gemmini(program, "tiny.dosa", &dir, api, "dosa_tiny", verify).unwrap();
+    let tree = match api {
+        ApiArg::Upstream => Tree::Dev,
+        ApiArg::Dosa => Tree::Dosa,
+    };
+    if let Err(e) = g.build(tree, &dir.join("dosa_tiny.c")) {
+        panic!("{tag}: the emitted program does not build against the real headers:\n{e}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
-fn emitted_c_compiles_against_the_stand_in_header() {
-    if !cc_available() {
-        eprintln!("note: no `cc` on this machine; the C syntax check is skipped");
-        return;
+fn emitted_c_builds_against_the_real_headers() {
+    let Some(g) = gemmini() else { return };
+    for verify in [true, false] {
+        build(
+            &g,
+            &tiny(),
+            ApiArg::Upstream,
+            verify,
+            &format!("cc_up_{verify}"),
+        );
+        build(
+            &g,
+            &tiny_dosa(),
+            ApiArg::Dosa,
+            verify,
+            &format!("cc_dosa_{verify}"),
+        );
     }
-    for (api, tag) in [(ApiArg::Upstream, "up"), (ApiArg::Dosa, "dosa")] {
-        let dir = scratch(&format!("cc_{tag}"));
-        emit_gemmini(&tiny(), "tiny.dosa", &dir, api, "dosa_tiny").unwrap();
-        syntax_check(&dir, "dosa_tiny.c");
+}
+
+#[test]
+fn the_real_headers_catch_a_call_of_the_other_branch() {
+    // The build is only worth something if a wrong argument list fails it: each branch's
+    // program against the other branch's header.
+    let Some(g) = gemmini() else { return };
+    for (api, other) in [(ApiArg::Upstream, Tree::Dosa), (ApiArg::Dosa, Tree::Dev)] {
+        let dir = scratch(&format!("cc_wrong_{}", other.api()));
+        emit_gemmini(&tiny_dosa(), "tiny.dosa", &dir, api, "dosa_tiny", true).unwrap();
+        let err = g
+            .build(other, &dir.join("dosa_tiny.c"))
+            .expect_err("a call with the other branch's arguments must not build");
+        assert!(err.contains("tiled_"), "{err}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }
 
 #[test]
-fn stand_in_header_catches_a_wrong_call() {
-    // The check is only worth something if a wrong argument list fails it.
-    if !cc_available() {
-        eprintln!("note: no `cc` on this machine; the C syntax check is skipped");
-        return;
-    }
-    let dir = scratch("cc_wrong");
-    emit_gemmini(&tiny(), "tiny.dosa", &dir, ApiArg::Upstream, "dosa_tiny").unwrap();
-    let path = dir.join("dosa_tiny.c");
-    let text = std::fs::read_to_string(&path).unwrap();
-    // Call the upstream API with the research variant's extra argument.
-    let broken = text.replacen("0, 0, 0, WS);", "0, 0, 0, WS, \"CRSKPQN\");", 1);
-    assert_ne!(broken, text);
-    std::fs::write(&path, broken).unwrap();
-    let include = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/c");
-    let out = Command::new("cc")
-        .args(["-fsyntax-only", "-std=gnu11", "-DBAREMETAL", "-I"])
-        .arg(&include)
-        .arg(&path)
-        .output()
-        .unwrap();
-    assert!(!out.status.success());
-    std::fs::remove_dir_all(&dir).unwrap();
+fn the_dosa_branch_refuses_what_it_would_run_wrongly() {
+    // tiny's fc runs its split C loop outside its split P loop.
+    let errs = c::emit(&tiny(), &opts(Api::Dosa)).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("tiny.fc") && errs[0].contains("P2 inside C2"),
+        "{}",
+        errs[0]
+    );
+    // Its tiled_conv takes one square size.
+    let mut p = tiny_dosa();
+    p.networks[0]
+        .layers
+        .push(Layer::conv("wide", [3, 3, 16, 8, 16, 16, 1], 1, 1));
+    p.mappings.push(LayerMapping {
+        network: "tiny".into(),
+        layer: "wide".into(),
+        mapping: parse_compact("L3[WIO] N1 - L2[WI] K16X - L1[O] S3 R3 Q8 P16 C16X - L0[W] N1")
+            .unwrap(),
+    });
+    let errs = c::emit(&p, &opts(Api::Dosa)).unwrap_err();
+    assert_eq!(errs.len(), 1, "{errs:?}");
+    assert!(
+        errs[0].contains("tiny.wide") && errs[0].contains("square"),
+        "{}",
+        errs[0]
+    );
+    // Upstream runs both.
+    assert!(c::emit(&p, &opts(Api::Upstream)).is_ok());
+    assert!(c::emit(&tiny(), &opts(Api::Upstream)).is_ok());
 }
 
 #[test]
 fn emit_commands_write_all_files_and_note_the_loop_order() {
     let dir = scratch("emit_ok");
-    let msg = emit_gemmini(&tiny(), "tiny.dosa", &dir, ApiArg::Upstream, "dosa_tiny").unwrap();
+    let msg = emit_gemmini(
+        &tiny(),
+        "tiny.dosa",
+        &dir,
+        ApiArg::Upstream,
+        "dosa_tiny",
+        true,
+    )
+    .unwrap();
     assert!(dir.join("dosa_tiny.c").is_file() && dir.join("dosa_tiny_params.h").is_file());
     // fc's DRAM order (P inside C) is not Gemmini's (C innermost).
     assert!(msg.contains("note: 1 mapping(s)"), "{msg}");
-    let msg = emit_gemmini(&tiny(), "tiny.dosa", &dir, ApiArg::Dosa, "dosa_tiny").unwrap();
+    let msg = emit_gemmini(
+        &tiny_dosa(),
+        "tiny.dosa",
+        &dir,
+        ApiArg::Dosa,
+        "dosa_tiny",
+        true,
+    )
+    .unwrap();
     assert!(!msg.contains("note"), "{msg}");
     let params = std::fs::read_to_string(dir.join("dosa_tiny_params.h")).unwrap();
     assert!(
-        params.contains("#define L1_LOOP_ORDER \"PCRSKQN\""),
+        params.contains("#define L1_LOOP_ORDER \"CPRSKQN\""),
         "{params}"
     );
     emit_timeloop(&tiny(), &dir.join("tl")).unwrap();
@@ -204,7 +274,7 @@ fn a_failing_emit_writes_nothing() {
         auto: false,
     });
     let dir = scratch("emit_fail");
-    let err = emit_gemmini(&p, "tiny.dosa", &dir, ApiArg::Upstream, "dosa_tiny").unwrap_err();
+    let err = emit_gemmini(&p, "tiny.dosa", &dir, ApiArg::Upstream, "dosa_tiny", true).unwrap_err();
     let msg = err.to_string();
     assert!(
         msg.contains("tiny.wide") && msg.contains("accumulator overflow"),
@@ -324,8 +394,10 @@ fn the_binary_runs_on_the_example_files() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert!(dir.join("dosa_tutorial_params.h").is_file());
-    if cc_available() {
-        syntax_check(&dir, "dosa_tutorial.c");
+    if let Some(g) = gemmini() {
+        if let Err(e) = g.build(Tree::Dev, &dir.join("dosa_tutorial.c")) {
+            panic!("the tutorial's program does not build against the real headers:\n{e}");
+        }
     }
     let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
         .args(["emit", "timeloop"])

@@ -1,4 +1,5 @@
-//! `dosa emit gemmini FILE -o DIR` (a bareMetalC program measuring the mapped layers on Gemmini)
+//! `dosa emit gemmini FILE -o DIR` (a bareMetalC program that checks and measures the mapped
+//! layers on Gemmini)
 //! and `dosa emit timeloop FILE -o DIR` (Timeloop inputs to cross-check them).
 
 use super::CliError;
@@ -19,7 +20,8 @@ pub struct EmitArgs {
 #[derive(Subcommand, Debug)]
 pub enum EmitTarget {
     /// A C program (and a parameter header) for gemmini-rocc-tests/bareMetalC that runs every
-    /// mapped layer with its mapping's tiles and with Gemmini's own tiler, printing both cycle counts.
+    /// mapped layer with its mapping's tiles and with Gemmini's own tiler, checks both results
+    /// against a plain C reference and prints both cycle counts.
     Gemmini {
         /// The .dosa file whose mappings to emit.
         file: PathBuf,
@@ -34,6 +36,10 @@ pub enum EmitTarget {
         /// input file name without its extension).
         #[arg(long)]
         name: Option<String>,
+        /// Emit the timing-only program: no input data, no C reference, no comparison (for RTL
+        /// simulation, where the reference loops would only cost time).
+        #[arg(long)]
+        no_verify: bool,
     },
     /// Timeloop v0.4 architecture, problem and mapping YAML for every mapped layer.
     Timeloop {
@@ -101,6 +107,7 @@ pub fn emit_gemmini(
     out: &Path,
     api: ApiArg,
     name: &str,
+    verify: bool,
 ) -> Result<String, CliError> {
     let opts = c::Options {
         api: match api {
@@ -109,6 +116,7 @@ pub fn emit_gemmini(
         },
         name: name.to_string(),
         source: source.to_string(),
+        verify,
     };
     let files = c::emit(program, &opts).map_err(errors)?;
     let mut msg = write(out, &files)?;
@@ -141,10 +149,18 @@ pub fn run(args: EmitArgs) -> Result<i32, CliError> {
             out,
             api,
             name,
+            no_verify,
         } => {
             let program = crate::syntax::load_path(&file).map_err(CliError::Input)?;
             let name = name.unwrap_or_else(|| default_name(&file));
-            emit_gemmini(&program, &file.display().to_string(), &out, api, &name)?
+            emit_gemmini(
+                &program,
+                &file.display().to_string(),
+                &out,
+                api,
+                &name,
+                !no_verify,
+            )?
         }
         EmitTarget::Timeloop { file, out } => {
             let program = crate::syntax::load_path(&file).map_err(CliError::Input)?;

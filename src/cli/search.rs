@@ -159,6 +159,10 @@ fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
         },
     };
     let mut spec = program.search.clone();
+    // Bounds on the command line ask for a co-design within them.
+    if c.pe_max.is_some() || c.sp_max_kib.is_some() || c.acc_max_kib.is_some() {
+        spec.hardware = Some(crate::ir::HardwareMode::Free);
+    }
     if let Some(h) = c.hardware {
         spec.hardware = Some(match h {
             HardwareArg::Free => crate::ir::HardwareMode::Free,

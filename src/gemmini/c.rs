@@ -1,12 +1,14 @@
 //! A C program for `gemmini-rocc-tests/bareMetalC` that runs every mapped layer of a program on
-//! Gemmini twice (with the mapping's tiles, and with Gemmini's own `_auto` tiler) and prints the
-//! cycle counts, so a mapping found by the search can be measured on Spike, Verilator or FireSim.
+//! Gemmini twice (with the mapping's tiles, and with Gemmini's own `_auto` tiler), checks both
+//! results against a plain C reference and prints the cycle counts, so a mapping found by the
+//! search can be checked on Spike and measured on Verilator or FireSim.
 //!
 //! Output: `<name>.c` and `<name>_params.h` (per-layer sizes, tiles and loop order). Each layer
-//! prints one line
-//! `dosa layer=<network.layer> mapped_cycles=<n> auto_cycles=<n> count=<n>`, and the program
-//! ends with `dosa total mapped_cycles=<n> auto_cycles=<n>` (sums weighted by `count`);
-//! [`parse_cycle_lines`] reads them back.
+//! prints `dosa verify layer=<network.layer> run=<mapped|auto> mismatches=<n>` for both runs
+//! (unless [`Options::verify`] is off) and then
+//! `dosa layer=<network.layer> mapped_cycles=<n> auto_cycles=<n> count=<n>`; the program
+//! ends with `dosa total mapped_cycles=<n> auto_cycles=<n>` (sums weighted by `count`) and exits 1
+//! if any element differed. [`parse_cycle_lines`] reads the cycle lines back.
 //!
 //! Nothing is emitted unless every layer passes Gemmini's rules for the architecture's
 //! configuration ([`plan`]): the mapping must be legal for the layer, its spatial factors must fit
@@ -14,12 +16,14 @@
 //! sizes within the 16-bit loop fields) and the tiles must fit the double-buffered scratchpad and
 //! accumulator (GEMMINI.md).
 //!
-//! Two APIs: `upstream` (the `dev` branch of `ucb-bar/gemmini-rocc-tests`: Gemmini's fixed loop
-//! order over tiles, the mapping's DRAM order is not used) and `dosa` (the research variant whose
-//! `tiled_conv` and `tiled_matmul` take one more argument, a 7-letter loop-order string over
-//! N Q P K S R C, first letter innermost, taken from the mapping's DRAM level).
+//! Two APIs ([`Api`]): `upstream` (the `dev` branch of `ucb-bar/gemmini-rocc-tests`: Gemmini's
+//! fixed loop order over tiles, the mapping's DRAM order is not used) and `dosa` (the research
+//! branch: square `tiled_conv` sizes, and a 7-letter loop-order string over N Q P K S R C, first
+//! letter innermost, taken from the mapping's DRAM level; orders it would run wrongly are
+//! refused, see [`crate::gemmini::api`]).
 
 use crate::emit::{c_identifier, EmittedFile};
+use crate::gemmini::api::dosa_order_problem;
 use crate::gemmini::tiler::{
     check_tiles, conv_shape, gemmini_params, mapping_to_tiles, matmul_shape, ConvTiles,
     GemminiParams, MatmulTiles, Tiles, Usage,
@@ -27,14 +31,7 @@ use crate::gemmini::tiler::{
 use crate::ir::{Dim, Layer, Mapping, Program};
 use std::fmt::Write as _;
 
-/// Which Gemmini C interface the program calls.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Api {
-    /// Upstream `gemmini-rocc-tests` (`dev`): Gemmini's fixed loop order.
-    Upstream,
-    /// The DOSA research branch: `tiled_conv`/`tiled_matmul` take a trailing loop-order string.
-    Dosa,
-}
+pub use crate::gemmini::api::Api;
 
 /// How to emit.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -44,6 +41,10 @@ pub struct Options {
     pub name: String,
     /// Where the program came from, for the header comment.
     pub source: String,
+    /// Fill the inputs with pseudo-random data, compute each layer once with a plain C
+    /// reference and compare both Gemmini runs against it (exit 1 on a mismatch). Off for RTL
+    /// runs, where the reference loops would cost simulation time and change nothing measured.
+    pub verify: bool,
 }
 
 /// The sizes one layer runs with.
@@ -311,7 +312,15 @@ fn params_header(opts: &Options, p: &GemminiParams, plans: &[LayerPlan]) -> Stri
     );
     let _ = writeln!(
         h,
-        "// The tiles were checked against Gemmini's capacity rules for this configuration:"
+        "// The tiles were checked against Gemmini's capacity rules for this configuration"
+    );
+    let _ = writeln!(
+        h,
+        "// (generate Gemmini with it; any configuration with the same DIM and at least"
+    );
+    let _ = writeln!(
+        h,
+        "// DOSA_MIN_SPAD_ROWS scratchpad rows and DOSA_MIN_ACC_ROWS accumulator rows runs them):"
     );
     let _ = writeln!(h, "//   {}", p);
     let _ = writeln!(h, "#ifndef {guard}");
@@ -321,7 +330,21 @@ fn params_header(opts: &Options, p: &GemminiParams, plans: &[LayerPlan]) -> Stri
     let _ = writeln!(h, "#define DOSA_BANK_NUM {}", p.bank_num);
     let _ = writeln!(h, "#define DOSA_BANK_ROWS {}", p.bank_rows);
     let _ = writeln!(h, "#define DOSA_ACC_ROWS {}", p.acc_rows);
+    // The library lets a tile use half of each memory (double buffering).
+    let most = |f: fn(&Usage) -> u64| plans.iter().map(|pl| f(&pl.usage)).max().unwrap_or(0);
+    let _ = writeln!(
+        h,
+        "#define DOSA_MIN_SPAD_ROWS {}",
+        2 * most(|u| u.spad_rows)
+    );
+    let _ = writeln!(h, "#define DOSA_MIN_ACC_ROWS {}", 2 * most(|u| u.acc_rows));
     let _ = writeln!(h, "#define DOSA_NUM_LAYERS {}", plans.len());
+    // The program's one set of buffers is sized for the largest layer.
+    let elems: Vec<[u64; 4]> = plans.iter().map(|pl| buffer_elems(&pl.run)).collect();
+    for (k, name) in BUFFER_MACROS.iter().enumerate() {
+        let max = elems.iter().map(|e| e[k]).max().unwrap_or(1).max(1);
+        let _ = writeln!(h, "#define DOSA_{name} {max}");
+    }
     for (i, pl) in plans.iter().enumerate() {
         let _ = writeln!(h);
         let kind = match pl.run {
@@ -378,6 +401,9 @@ fn params_header(opts: &Options, p: &GemminiParams, plans: &[LayerPlan]) -> Stri
                 def("KROWS", t.krows);
                 def("KCOLS", t.kcols);
                 def("KCHS", t.kchs);
+                // Passed to the DOSA branch's tiled_conv, which takes but does not use them.
+                def("SPATIAL_OCHS", pl.mapping.spatial(Dim::K));
+                def("SPATIAL_KCHS", pl.mapping.spatial(Dim::C));
             }
             Run::Matmul {
                 dim_i,
@@ -393,12 +419,52 @@ fn params_header(opts: &Options, p: &GemminiParams, plans: &[LayerPlan]) -> Stri
                 def("TILE_K", t.tile_k);
             }
         }
+        for (name, v) in BUFFER_MACROS.iter().zip(elems[i]) {
+            def(name, v);
+        }
         let _ = writeln!(h, "#define L{i}_LOOP_ORDER \"{}\"", pl.loop_order);
     }
     let _ = writeln!(h);
     let _ = writeln!(h, "#endif // {guard}");
     h
 }
+
+/// Elements of one layer's `[input, weights, bias, output]` buffers (matmul: `A, B, D, C`).
+fn buffer_elems(run: &Run) -> [u64; 4] {
+    let prod = |xs: &[u64]| xs.iter().fold(1u64, |a, &b| a.saturating_mul(b));
+    match *run {
+        Run::Conv {
+            batch_size,
+            in_row_dim,
+            in_col_dim,
+            in_channels,
+            out_channels,
+            out_row_dim,
+            out_col_dim,
+            kernel_dim,
+            ..
+        } => [
+            prod(&[batch_size, in_row_dim, in_col_dim, in_channels]),
+            prod(&[kernel_dim, kernel_dim, in_channels, out_channels]),
+            out_channels,
+            prod(&[batch_size, out_row_dim, out_col_dim, out_channels]),
+        ],
+        Run::Matmul {
+            dim_i,
+            dim_j,
+            dim_k,
+            ..
+        } => [
+            prod(&[dim_i, dim_k]),
+            prod(&[dim_k, dim_j]),
+            dim_j,
+            prod(&[dim_i, dim_j]),
+        ],
+    }
+}
+
+/// The names of the buffer-size macros, in the order of [`buffer_elems`].
+const BUFFER_MACROS: [&str; 4] = ["IN_ELEMS", "W_ELEMS", "BIAS_ELEMS", "OUT_ELEMS"];
 
 fn conv_call(i: usize, tiled: bool, api: Api) -> String {
     let mut s = String::new();
@@ -407,19 +473,32 @@ fn conv_call(i: usize, tiled: bool, api: Api) -> String {
     } else {
         "tiled_conv_auto"
     };
-    let _ = writeln!(
-        s,
-        "  {f}(L{i}_BATCH_SIZE, L{i}_IN_ROW_DIM, L{i}_IN_COL_DIM, L{i}_IN_CHANNELS,"
-    );
-    let _ = writeln!(
-        s,
-        "      L{i}_OUT_CHANNELS, L{i}_OUT_ROW_DIM, L{i}_OUT_COL_DIM,"
-    );
+    // The DOSA branch takes one square size for rows and columns (checked in `emit`), and no
+    // DRAM strides.
+    match api {
+        Api::Upstream => {
+            let _ = writeln!(
+                s,
+                "  {f}(L{i}_BATCH_SIZE, L{i}_IN_ROW_DIM, L{i}_IN_COL_DIM, L{i}_IN_CHANNELS,"
+            );
+            let _ = writeln!(
+                s,
+                "      L{i}_OUT_CHANNELS, L{i}_OUT_ROW_DIM, L{i}_OUT_COL_DIM,"
+            );
+        }
+        Api::Dosa => {
+            let _ = writeln!(
+                s,
+                "  {f}(L{i}_BATCH_SIZE, L{i}_IN_ROW_DIM, L{i}_IN_CHANNELS,"
+            );
+            let _ = writeln!(s, "      L{i}_OUT_CHANNELS, L{i}_OUT_ROW_DIM,");
+        }
+    }
     let _ = writeln!(
         s,
         "      L{i}_STRIDE, 1, L{i}_KERNEL_DILATION, L{i}_PADDING, L{i}_KERNEL_DIM,"
     );
-    if tiled {
+    if tiled && api == Api::Upstream {
         let _ = writeln!(
             s,
             "      L{i}_IN_CHANNELS, L{i}_OUT_CHANNELS, L{i}_OUT_CHANNELS,"
@@ -431,6 +510,9 @@ fn conv_call(i: usize, tiled: bool, api: Api) -> String {
             s,
             "      L{i}_BATCHES, L{i}_POROWS, L{i}_POCOLS, L{i}_POCHS, L{i}_KROWS, L{i}_KCOLS, L{i}_KCHS,"
         );
+        if api == Api::Dosa {
+            let _ = writeln!(s, "      L{i}_SPATIAL_OCHS, L{i}_SPATIAL_KCHS,");
+        }
     }
     let _ = writeln!(
         s,
@@ -466,9 +548,10 @@ fn matmul_call(i: usize, tiled: bool, api: Api) -> String {
         let _ = writeln!(s, "      L{i}_TILE_I, L{i}_TILE_J, L{i}_TILE_K,");
     }
     if tiled && api == Api::Dosa {
+        // The branch's last argument is the PE array size its tiles are counted in.
         let _ = writeln!(
             s,
-            "      false, false, false, false, 0, WS, L{i}_LOOP_ORDER);"
+            "      false, false, false, false, 0, WS, L{i}_LOOP_ORDER, DIM);"
         );
     } else {
         let _ = writeln!(s, "      false, false, false, false, 0, WS);");
@@ -476,13 +559,95 @@ fn matmul_call(i: usize, tiled: bool, api: Api) -> String {
     s
 }
 
+/// The C helpers of the self-checking program: a fixed generator for the input data, the plain
+/// reference loops (Gemmini's semantics with zero bias, scale 1 and no activation: int32 sums
+/// saturated to int8) and the comparison that prints the verify line.
+const VERIFY_HELPERS: &str = r#"
+// A fixed generator (an LCG) so every run sees the same data: values in -2..2 keep sums small.
+static uint32_t dosa_rng_state;
+static void dosa_fill(elem_t *p, size_t n, uint32_t seed) {
+  dosa_rng_state = seed;
+  for (size_t i = 0; i < n; i++) {
+    dosa_rng_state = dosa_rng_state * 1664525u + 1013904223u;
+    p[i] = (elem_t)((int)((dosa_rng_state >> 24) % 5) - 2);
+  }
+}
+
+// Overwrites an output with a pattern, so a run that leaves elements unwritten is caught.
+static void dosa_poison(elem_t *p, size_t n) {
+  for (size_t i = 0; i < n; i++) p[i] = (elem_t)(i * 37 + 11);
+}
+
+static elem_t dosa_saturate(int32_t x) {
+  return (elem_t)(x > elem_t_max ? elem_t_max : (x < elem_t_min ? elem_t_min : x));
+}
+
+// out[b][orow][ocol][och] = sum in[b][orow*stride+krow*dil-pad][ocol*stride+kcol*dil-pad][kch]
+//   * w[krow][kcol][kch][och], zero outside the input; NHWC layouts as tiled_conv uses them.
+static void dosa_reference_conv(int batch, int in_rows, int in_cols, int in_ch, int out_ch,
+    int out_rows, int out_cols, int stride, int dil, int pad, int kdim,
+    const elem_t *in, const elem_t *w, elem_t *out) {
+  for (int b = 0; b < batch; b++)
+    for (int orow = 0; orow < out_rows; orow++)
+      for (int ocol = 0; ocol < out_cols; ocol++)
+        for (int och = 0; och < out_ch; och++) {
+          int32_t acc = 0;
+          for (int krow = 0; krow < kdim; krow++) {
+            const int irow = orow * stride + krow * dil - pad;
+            if (irow < 0 || irow >= in_rows) continue;
+            for (int kcol = 0; kcol < kdim; kcol++) {
+              const int icol = ocol * stride + kcol * dil - pad;
+              if (icol < 0 || icol >= in_cols) continue;
+              const elem_t *x = in + ((size_t)(b * in_rows + irow) * in_cols + icol) * in_ch;
+              const elem_t *y = w + ((size_t)(krow * kdim + kcol) * in_ch) * out_ch + och;
+              for (int kch = 0; kch < in_ch; kch++)
+                acc += (int32_t)x[kch] * (int32_t)y[(size_t)kch * out_ch];
+            }
+          }
+          out[((size_t)(b * out_rows + orow) * out_cols + ocol) * out_ch + och] = dosa_saturate(acc);
+        }
+}
+
+// C[i][j] = sum A[i][k] * B[k][j] (row-major, the strides tiled_matmul is given).
+static void dosa_reference_matmul(int dim_i, int dim_j, int dim_k,
+    const elem_t *a, const elem_t *b, elem_t *c) {
+  for (int i = 0; i < dim_i; i++)
+    for (int j = 0; j < dim_j; j++) {
+      int32_t acc = 0;
+      for (int k = 0; k < dim_k; k++)
+        acc += (int32_t)a[(size_t)i * dim_k + k] * (int32_t)b[(size_t)k * dim_j + j];
+      c[(size_t)i * dim_j + j] = dosa_saturate(acc);
+    }
+}
+
+static unsigned long dosa_mismatches = 0;
+
+static void dosa_compare(const char *name, const char *run, const elem_t *got,
+    const elem_t *want, size_t n) {
+  unsigned long bad = 0;
+  size_t first = 0;
+  for (size_t i = 0; i < n; i++) {
+    if (got[i] != want[i]) {
+      if (bad == 0) first = i;
+      bad++;
+    }
+  }
+  printf("dosa verify layer=%s run=%s mismatches=%lu\n", name, run, bad);
+  if (bad != 0) {
+    printf("dosa mismatch layer=%s run=%s first_index=%lu got=%d want=%d\n", name, run,
+        (unsigned long)first, (int)got[first], (int)want[first]);
+  }
+  dosa_mismatches += bad;
+}
+"#;
+
 fn program_c(opts: &Options, plans: &[LayerPlan]) -> String {
     let mut c = String::new();
     let api_text = match opts.api {
         Api::Upstream => {
             "upstream gemmini-rocc-tests (dev): tiles from the mappings, Gemmini's fixed loop order over tiles"
         }
-        Api::Dosa => "DOSA research variant: tiles and DRAM loop order (L<i>_LOOP_ORDER) from the mappings",
+        Api::Dosa => "DOSA research branch: tiles and DRAM loop order (L<i>_LOOP_ORDER) from the mappings",
     };
     let _ = writeln!(c, "// Generated by dosa from {}.", comment(&opts.source));
     let _ = writeln!(
@@ -490,6 +655,12 @@ fn program_c(opts: &Options, plans: &[LayerPlan]) -> String {
         "// Runs each mapped layer on Gemmini with the mapping's tiles and with Gemmini's own"
     );
     let _ = writeln!(c, "// tiler (the _auto functions), and prints per layer");
+    if opts.verify {
+        let _ = writeln!(
+            c,
+            "//   dosa verify layer=<network.layer> run=<mapped|auto> mismatches=<n>"
+        );
+    }
     let _ = writeln!(
         c,
         "//   dosa layer=<network.layer> mapped_cycles=<n> auto_cycles=<n> count=<n>"
@@ -498,6 +669,21 @@ fn program_c(opts: &Options, plans: &[LayerPlan]) -> String {
         c,
         "// then `dosa total mapped_cycles=<n> auto_cycles=<n>` (sums weighted by count)."
     );
+    if opts.verify {
+        let _ = writeln!(
+            c,
+            "// Inputs and weights are pseudo-random int8 in -2..2; both runs are compared with a plain"
+        );
+        let _ = writeln!(
+            c,
+            "// C reference and the program exits 1 if any output element differs."
+        );
+    } else {
+        let _ = writeln!(
+            c,
+            "// Timing only (--no-verify): the data is all zero and no result is checked."
+        );
+    }
     let _ = writeln!(c, "// API: {api_text}.");
     let _ = writeln!(
         c,
@@ -518,26 +704,35 @@ fn program_c(opts: &Options, plans: &[LayerPlan]) -> String {
     let _ = writeln!(c, "#ifndef BAREMETAL");
     let _ = writeln!(c, "#include <sys/mman.h>");
     let _ = writeln!(c, "#endif");
-    if opts.api == Api::Dosa {
-        let _ = writeln!(
-            c,
-            "// Selects the loop-order variant in headers that carry both."
-        );
-        let _ = writeln!(c, "#define DOSA_LOOP_ORDER_API 1");
-    }
     let _ = writeln!(c, "#include \"include/gemmini_testutils.h\"");
     let _ = writeln!(c, "#include \"{}_params.h\"", opts.name);
     let _ = writeln!(c);
     let _ = writeln!(
         c,
-        "#if DIM != DOSA_DIM || BANK_NUM != DOSA_BANK_NUM || BANK_ROWS != DOSA_BANK_ROWS || ACC_ROWS != DOSA_ACC_ROWS"
+        "#if DIM != DOSA_DIM || BANK_NUM * BANK_ROWS < DOSA_MIN_SPAD_ROWS || ACC_ROWS < DOSA_MIN_ACC_ROWS"
     );
     let _ = writeln!(
         c,
-        "#error \"the tiles were checked for another Gemmini configuration: see {}_params.h\"",
+        "#error \"these tiles need a Gemmini with DIM == DOSA_DIM and at least DOSA_MIN_SPAD_ROWS / DOSA_MIN_ACC_ROWS rows: see {}_params.h\"",
         opts.name
     );
     let _ = writeln!(c, "#endif");
+    let _ = writeln!(c);
+    let _ = writeln!(
+        c,
+        "// One set of buffers, sized for the largest layer: bare-metal RAM is limited."
+    );
+    let _ = writeln!(c, "static elem_t dosa_in[DOSA_IN_ELEMS] row_align(1);");
+    let _ = writeln!(c, "static elem_t dosa_w[DOSA_W_ELEMS] row_align(1);");
+    let _ = writeln!(
+        c,
+        "static acc_t dosa_bias[DOSA_BIAS_ELEMS] row_align_acc(1); // stays zero"
+    );
+    let _ = writeln!(c, "static elem_t dosa_out[DOSA_OUT_ELEMS] row_align(1);");
+    if opts.verify {
+        let _ = writeln!(c, "static elem_t dosa_ref[DOSA_OUT_ELEMS];");
+        c.push_str(VERIFY_HELPERS);
+    }
     let _ = writeln!(c);
     let _ = writeln!(c, "static unsigned long long total_mapped = 0;");
     let _ = writeln!(c, "static unsigned long long total_auto = 0;");
@@ -561,35 +756,47 @@ fn program_c(opts: &Options, plans: &[LayerPlan]) -> String {
         let _ = writeln!(c);
         let _ = writeln!(c, "// Layer {i}: {}", comment(&pl.label));
         let _ = writeln!(c, "static void run_layer_{i}(void) {{");
-        match pl.run {
-            Run::Conv { .. } => {
-                let _ = writeln!(
-                    c,
-                    "  static elem_t input[L{i}_BATCH_SIZE][L{i}_IN_ROW_DIM][L{i}_IN_COL_DIM][L{i}_IN_CHANNELS] row_align(1);"
-                );
-                let _ = writeln!(
-                    c,
-                    "  static elem_t weights[L{i}_KERNEL_DIM][L{i}_KERNEL_DIM][L{i}_IN_CHANNELS][L{i}_OUT_CHANNELS] row_align(1);"
-                );
-                let _ = writeln!(
-                    c,
-                    "  static acc_t bias[L{i}_OUT_CHANNELS] row_align_acc(1);"
-                );
-                let _ = writeln!(
-                    c,
-                    "  static elem_t output[L{i}_BATCH_SIZE][L{i}_OUT_ROW_DIM][L{i}_OUT_COL_DIM][L{i}_OUT_CHANNELS] row_align(1);"
-                );
-            }
-            Run::Matmul { .. } => {
-                let _ = writeln!(c, "  static elem_t A[L{i}_DIM_I][L{i}_DIM_K] row_align(1);");
-                let _ = writeln!(c, "  static elem_t B[L{i}_DIM_K][L{i}_DIM_J] row_align(1);");
-                let _ = writeln!(c, "  static acc_t D[L{i}_DIM_J] row_align_acc(1);");
-                let _ = writeln!(c, "  static elem_t C[L{i}_DIM_I][L{i}_DIM_J] row_align(1);");
+        let (input, weights, bias, output) = match pl.run {
+            Run::Conv { .. } => ("input", "weights", "bias", "output"),
+            Run::Matmul { .. } => ("A", "B", "D", "C"),
+        };
+        let _ = writeln!(c, "  elem_t *{input} = dosa_in;");
+        let _ = writeln!(c, "  elem_t *{weights} = dosa_w;");
+        let _ = writeln!(c, "  acc_t *{bias} = dosa_bias;");
+        let _ = writeln!(c, "  elem_t *{output} = dosa_out;");
+        if opts.verify {
+            let seed = 2 * i as u64 + 1;
+            let _ = writeln!(c, "  dosa_fill({input}, L{i}_IN_ELEMS, {seed});");
+            let _ = writeln!(c, "  dosa_fill({weights}, L{i}_W_ELEMS, {});", seed + 1);
+            match pl.run {
+                Run::Conv { .. } => {
+                    let _ = writeln!(
+                        c,
+                        "  dosa_reference_conv(L{i}_BATCH_SIZE, L{i}_IN_ROW_DIM, L{i}_IN_COL_DIM, L{i}_IN_CHANNELS,"
+                    );
+                    let _ = writeln!(
+                        c,
+                        "      L{i}_OUT_CHANNELS, L{i}_OUT_ROW_DIM, L{i}_OUT_COL_DIM, L{i}_STRIDE, L{i}_KERNEL_DILATION,"
+                    );
+                    let _ = writeln!(
+                        c,
+                        "      L{i}_PADDING, L{i}_KERNEL_DIM, input, weights, dosa_ref);"
+                    );
+                }
+                Run::Matmul { .. } => {
+                    let _ = writeln!(
+                        c,
+                        "  dosa_reference_matmul(L{i}_DIM_I, L{i}_DIM_J, L{i}_DIM_K, A, B, dosa_ref);"
+                    );
+                }
             }
         }
         for tiled in [true, false] {
             let var = if tiled { "mapped" } else { "autoc" };
             let _ = writeln!(c);
+            if opts.verify {
+                let _ = writeln!(c, "  dosa_poison({output}, L{i}_OUT_ELEMS);");
+            }
             let _ = writeln!(c, "  gemmini_flush(0);");
             let _ = writeln!(c, "  const uint64_t {var}_start = read_cycles();");
             match pl.run {
@@ -598,6 +805,13 @@ fn program_c(opts: &Options, plans: &[LayerPlan]) -> String {
             }
             let _ = writeln!(c, "  gemmini_fence();");
             let _ = writeln!(c, "  const uint64_t {var} = read_cycles() - {var}_start;");
+            if opts.verify {
+                let run = if tiled { "mapped" } else { "auto" };
+                let _ = writeln!(
+                    c,
+                    "  dosa_compare(L{i}_NAME, \"{run}\", {output}, dosa_ref, L{i}_OUT_ELEMS);"
+                );
+            }
         }
         let _ = writeln!(c);
         let _ = writeln!(c, "  report(L{i}_NAME, L{i}_COUNT, mapped, autoc);");
@@ -618,19 +832,60 @@ fn program_c(opts: &Options, plans: &[LayerPlan]) -> String {
         c,
         "  printf(\"dosa total mapped_cycles=%llu auto_cycles=%llu\\n\", total_mapped, total_auto);"
     );
-    let _ = writeln!(c, "  exit(0);");
+    if opts.verify {
+        let _ = writeln!(c, "  exit(dosa_mismatches == 0 ? 0 : 1);");
+    } else {
+        let _ = writeln!(c, "  exit(0);");
+    }
     let _ = writeln!(c, "}}");
     c
 }
 
+/// What the DOSA branch cannot run correctly, per layer: its `tiled_conv` takes one square size,
+/// and its loop order must keep each output tile's reduction together ([`dosa_order_problem`]).
+fn dosa_problems(plans: &[LayerPlan]) -> Vec<String> {
+    let mut errors = Vec::new();
+    for pl in plans {
+        let label = &pl.label;
+        if let Run::Conv {
+            in_row_dim,
+            in_col_dim,
+            out_row_dim,
+            out_col_dim,
+            ..
+        } = pl.run
+        {
+            if in_row_dim != in_col_dim || out_row_dim != out_col_dim {
+                errors.push(format!(
+                    "layer `{label}`: unsupported by --api dosa: the branch's tiled_conv takes one square size, the layer has {out_row_dim}x{out_col_dim} outputs from {in_row_dim}x{in_col_dim} inputs (use --api upstream)"
+                ));
+            }
+        }
+        if let Some(why) = dosa_order_problem(&pl.mapping) {
+            errors.push(format!("layer `{label}`: refused for --api dosa: {why}"));
+        }
+    }
+    errors
+}
+
 /// Check everything, then render `<name>.c` and `<name>_params.h`; on any problem, the
 /// diagnostics and no files.
+///
+/// For [`Api::Dosa`] a mapping whose DRAM order the branch would run wrongly is refused rather
+/// than reordered: moving the reduction loops inward changes the DRAM traffic the mapping was
+/// costed with, so the program would measure a different mapping.
 pub fn emit(program: &Program, opts: &Options) -> Result<Vec<EmittedFile>, Vec<String>> {
     let opts = Options {
         name: c_identifier(&opts.name),
         ..opts.clone()
     };
     let (p, plans) = plan(program)?;
+    if opts.api == Api::Dosa {
+        let errors = dosa_problems(&plans);
+        if !errors.is_empty() {
+            return Err(errors);
+        }
+    }
     Ok(vec![
         EmittedFile {
             path: format!("{}.c", opts.name),
@@ -723,6 +978,7 @@ mod tests {
             api: Api::Upstream,
             name: "t".into(),
             source: "test".into(),
+            verify: true,
         }
     }
 

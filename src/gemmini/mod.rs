@@ -10,6 +10,7 @@
 //! - [`rules`]: what a mapping must satisfy for Gemmini's C library to run it;
 //! - [`c`]: the bareMetalC program for `gemmini-rocc-tests`.
 
+pub mod api;
 pub mod arch;
 pub mod c;
 pub mod rules;

@@ -62,6 +62,30 @@ pub fn tile_level_problem(arch: &Arch, m: &Mapping) -> Option<String> {
     None
 }
 
+/// The DRAM loop order as Gemmini runs `m`: split reduction loops (C, R, S) innermost, the
+/// others in the mapping's order. Upstream's fixed order (N Q P K S R C, outermost first) keeps
+/// each output tile's reduction together, and the DOSA branch computes wrong results otherwise
+/// ([`super::api::dosa_order_problem`]), so on a Gemmini target every design the search or a
+/// baseline scores is put in this form: its cost is then that of an order both APIs run.
+pub fn fix_order(arch: &Arch, m: &mut Mapping) {
+    const REDUCTION: [Dim; 3] = [Dim::C, Dim::R, Dim::S];
+    let Some(lv) = target(arch) else {
+        return;
+    };
+    let Some(top) = m.levels.get_mut(lv.dram) else {
+        return;
+    };
+    let split_reduction = |d: &Dim| REDUCTION.contains(d) && top.temporal[d.index()] > 1;
+    if super::api::dosa_order_problem_at(top).is_none() {
+        return;
+    }
+    let (inner, mut order): (Vec<Dim>, Vec<Dim>) =
+        top.order.iter().partition(|d| split_reduction(d));
+    order.extend(inner);
+    top.order = order;
+    top.normalize_order();
+}
+
 /// Gemmini's rules for one mapped layer on a configuration: structural legality, one tile level,
 /// and the tile within the double-buffered scratchpad and accumulator rows.
 pub fn check(arch: &Arch, layer: &Layer, m: &Mapping, p: &GemminiParams) -> Result<Usage, String> {
@@ -144,6 +168,23 @@ mod tests {
         let why = tile_level_problem(&a, &m).unwrap();
         assert!(why.contains("temporal P2 at Scratchpad"), "{why}");
         assert!(check(&a, &layer(), &m, &GemminiParams::shipped()).is_err());
+    }
+
+    #[test]
+    fn fix_order_puts_split_reductions_innermost() {
+        let a = gemmini_arch();
+        let mut m = parse_compact(
+            "L3[WIO] C2 K2 P2 - L2[WI] K16X - L1[O] K4 C16 S3 R3 P14 Q28 C16X - L0[W] N1",
+        )
+        .unwrap();
+        assert!(crate::gemmini::api::dosa_order_problem(&m).is_some());
+        fix_order(&a, &mut m);
+        assert!(crate::gemmini::api::dosa_order_problem(&m).is_none());
+        assert_eq!(m.levels[3].order[..3], [Dim::K, Dim::P, Dim::C]);
+        // Already fine: untouched.
+        let before = m.clone();
+        fix_order(&a, &mut m);
+        assert_eq!(m, before);
     }
 
     #[test]

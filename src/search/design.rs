@@ -144,13 +144,17 @@ impl Scored {
     }
 }
 
-/// Score mappings on a given hardware (count-weighted totals).
+/// Score mappings on a given hardware (count-weighted totals); on a Gemmini target each mapping's
+/// DRAM order is first put in the form Gemmini runs ([`rules::fix_order`]).
 pub fn score_on(
     model: &dyn Exact,
     layers: &[Layer],
-    mappings: Vec<Mapping>,
+    mut mappings: Vec<Mapping>,
     hw: Hardware,
 ) -> Scored {
+    for m in &mut mappings {
+        rules::fix_order(model.arch(), m);
+    }
     let costs: Vec<(f64, f64)> = layers
         .iter()
         .zip(&mappings)

@@ -140,6 +140,7 @@ pub fn choose_orders(
                 let mut m = mappings[li].clone();
                 m.levels[lv].order = order;
                 m.levels[lv].normalize_order();
+                crate::gemmini::rules::fix_order(arch, &mut m);
                 let (c, e) = model.cost(layer, &m, &hw);
                 evals += 1;
                 let v = with_layer(objective, (lat, en), w, (c0, e0), (c, e));
@@ -559,6 +560,7 @@ pub fn prime_moves(arch: &Arch, m: &Mapping, pe_cap: u64) -> Vec<Mapping> {
                 *f = if mul { *f * p } else { *f / p };
                 lm.normalize_order();
             }
+            crate::gemmini::rules::fix_order(arch, &mut m2);
             out.push(m2);
         }
     }

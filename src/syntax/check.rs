@@ -1932,11 +1932,14 @@ impl<'a> Checker<'a> {
             }
         }
         // A program that describes its own chip (an `arch` fixing the array and every buffer)
-        // is searched for mappings on that chip unless its search block says `hardware free`.
+        // is searched for mappings on that chip, unless its search block says `hardware free`
+        // or bounds a co-design (`max_*`).
         let fixed = arch
             .as_ref()
             .is_some_and(|a| crate::search::design::fixed_hardware(a).is_some());
-        if search.hardware.is_none() && first_arch.is_some() && fixed {
+        let b = search.bounds;
+        let bounded = b.pe_max.is_some() || b.sp_max_kib.is_some() || b.acc_max_kib.is_some();
+        if search.hardware.is_none() && first_arch.is_some() && fixed && !bounded {
             search.hardware = Some(HardwareMode::Fixed);
         }
         if self.diags.len() > errors_before {
