@@ -35,7 +35,10 @@ pub struct CsvArgs {
 pub fn run(args: ImportArgs) -> Result<i32, CliError> {
     let ImportFormat::Csv(a) = args.format;
     let shown = a.input.display().to_string();
-    let bytes = std::fs::read(&a.input)
+    if let Some(out) = &a.output {
+        crate::util::check_writable_file(out).map_err(CliError::Usage)?;
+    }
+    let bytes = crate::util::read_file_capped(&a.input)
         .map_err(|e| CliError::Usage(format!("cannot read {shown}: {e}")))?;
     let Ok(text) = String::from_utf8(bytes) else {
         return Err(CliError::Input(format!("{shown}: not UTF-8 text")));
@@ -88,7 +91,7 @@ pub fn run(args: ImportArgs) -> Result<i32, CliError> {
                 net.layers.len()
             );
         }
-        None => print!("{source}"),
+        None => out!("{source}"),
     }
     Ok(0)
 }

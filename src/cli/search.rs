@@ -9,6 +9,9 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// `--round-every 0` gets the message `round_every 0` gets in a file.
+const ROUND_EVERY_ZERO: &str = "`round_every` must be at least 1";
+
 /// Options shared by `search` and `baseline`; each overrides the file's `search` block.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
@@ -118,6 +121,9 @@ pub struct BaselineArgs {
 }
 
 fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
+    if let Some(dir) = &c.out {
+        crate::util::check_writable_dir(dir).map_err(CliError::Usage)?;
+    }
     let program = crate::syntax::load_path(&c.file).map_err(CliError::Input)?;
     let net = match &c.network {
         Some(n) => program
@@ -188,16 +194,7 @@ fn finish(
     floor: Option<f64>,
 ) -> Result<i32, CliError> {
     let main = reports[0];
-    if c.json {
-        print!("{}", report_json(main));
-    } else {
-        for r in reports {
-            println!("{}", render_text(r));
-        }
-        if reports.len() > 1 {
-            print!("{}", comparison_table(reports, floor));
-        }
-    }
+    // Files first: a reader that closes standard output early must not cost the files.
     if let Some(dir) = &c.out {
         let result = result_program(&program.arch, net, s, spec);
         let src = crate::syntax::program_to_source(&result);
@@ -217,6 +214,16 @@ fn finish(
         }
         write_dir(dir, &files)
             .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", dir.display())))?;
+    }
+    if c.json {
+        out!("{}", report_json(main));
+    } else {
+        for r in reports {
+            outln!("{}", render_text(r));
+        }
+        if reports.len() > 1 {
+            out!("{}", comparison_table(reports, floor));
+        }
     }
     Ok(0)
 }
@@ -394,6 +401,9 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
         spec.steps = v;
     }
     if let Some(v) = a.round_every {
+        if v == 0 {
+            return Err(CliError::Usage(ROUND_EVERY_ZERO.into()));
+        }
         spec.round_every = v;
     }
     if let Some(v) = a.lr {

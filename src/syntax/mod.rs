@@ -94,9 +94,8 @@ pub fn load_path_or_stdin(path: &str) -> Result<Program, String> {
 
 /// Check standard input, named `<stdin>`; its imports resolve from the current folder.
 pub fn check_stdin() -> Outcome {
-    let mut bytes = Vec::new();
-    match std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
-        Ok(_) => check_bytes("<stdin>", bytes, None),
+    match crate::util::read_capped(std::io::stdin()) {
+        Ok(bytes) => check_bytes("<stdin>", bytes, None),
         Err(e) => io_outcome("<stdin>", &e),
     }
 }
@@ -116,7 +115,7 @@ pub fn check_bytes(name: &str, bytes: Vec<u8>, canon: Option<PathBuf>) -> Outcom
 /// Like [`load_path`], with the structured diagnostics (for tests and tools).
 pub fn check_path(path: &Path) -> Outcome {
     let display = path.display().to_string();
-    match std::fs::read(path) {
+    match crate::util::read_file_capped(path) {
         Ok(bytes) => check_bytes(&display, bytes, std::fs::canonicalize(path).ok()),
         Err(e) => io_outcome(&display, &e),
     }
@@ -279,7 +278,7 @@ impl Loader {
                 continue; // diamond: already loaded
             }
             self.done.insert(c.clone());
-            let text = match std::fs::read(&c).map(String::from_utf8) {
+            let text = match crate::util::read_file_capped(&c).map(String::from_utf8) {
                 Ok(Ok(t)) => t,
                 Ok(Err(_)) => {
                     self.blocked = true;
