@@ -2,8 +2,8 @@
 //! and `dosa emit timeloop FILE -o DIR` (Timeloop inputs to cross-check them).
 
 use super::CliError;
-use crate::gemmini::c::{self, loop_order_string, Api, GEMMINI_LOOP_ORDER};
 use crate::emit::{timeloop, write_files, EmittedFile};
+use crate::gemmini::c::{self, loop_order_string, Api, GEMMINI_LOOP_ORDER};
 use crate::ir::Program;
 use clap::{Args, Subcommand, ValueEnum};
 use std::path::{Path, PathBuf};

@@ -80,17 +80,26 @@ pub fn print_table(reports: &[SplitReport]) {
         };
         outln!(
             "held out by {} ({how}): {} test rows ({} layers), {} training rows per fit",
-            r.split, r.test_rows, r.test_layers, r.train_rows
+            r.split,
+            r.test_rows,
+            r.test_layers,
+            r.train_rows
         );
         outln!(
             "  {:<11} {:>9} {:>11} {:>9}",
-            "predictor", "MAPE %", "median APE", "Spearman"
+            "predictor",
+            "MAPE %",
+            "median APE",
+            "Spearman"
         );
         for a in &r.accuracy {
             let name = &a.predictor;
             outln!(
                 "  {:<11} {:>9.2} {:>11.2} {:>9.4}",
-                name, a.mape, a.median_ape, a.spearman
+                name,
+                a.mape,
+                a.median_ape,
+                a.spearman
             );
         }
     }

@@ -131,13 +131,19 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
         outln!("{} rows", samples.len());
         outln!(
             "{:<11} {:>9} {:>11} {:>9}",
-            "predictor", "MAPE %", "median APE", "Spearman"
+            "predictor",
+            "MAPE %",
+            "median APE",
+            "Spearman"
         );
         for (name, p) in &preds {
             let a = error_stats(p, &meas);
             outln!(
                 "{:<11} {:>9.2} {:>11.2} {:>9.4}",
-                name, a.mape, a.median_ape, a.spearman
+                name,
+                a.mape,
+                a.median_ape,
+                a.spearman
             );
         }
     }

@@ -180,6 +180,21 @@ fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
     if c.pe_max == Some(0) {
         return Err(CliError::Usage("--pe-max must be at least 1".into()));
     }
+    // The file's own bounds were checked with it; what is left comes from the flags.
+    if let Some(u) = crate::search::design::unmeetable_bounds(&program.arch, &spec.bounds).first() {
+        use crate::search::design::BoundKind;
+        let (flag, value) = match u.kind {
+            BoundKind::Pe => ("--pe-max", c.pe_max.map(|v| v.to_string())),
+            BoundKind::Scratchpad => ("--sp-max-kib", c.sp_max_kib.map(|v| v.to_string())),
+            BoundKind::Accumulator => ("--acc-max-kib", c.acc_max_kib.map(|v| v.to_string())),
+        };
+        return Err(CliError::Usage(format!(
+            "{flag} {} cannot be met by any design: {}; the least is {}",
+            value.unwrap_or_default(),
+            u.why,
+            u.least
+        )));
+    }
     Ok((program, net, spec))
 }
 
@@ -194,6 +209,27 @@ fn finish(
     floor: Option<f64>,
 ) -> Result<i32, CliError> {
     let main = reports[0];
+    let layer_values = net.layers.iter().zip(&s.costs).map(|(l, c)| {
+        crate::model::report::finite_values(
+            &format!("layer `{}.{}`", net.name, l.name),
+            [
+                ("latency".to_string(), c.0),
+                ("energy".to_string(), c.1),
+                ("EDP".to_string(), c.0 * c.1),
+            ],
+        )
+    });
+    layer_values
+        .chain([crate::model::report::finite_values(
+            &format!("network `{}`", net.name),
+            [
+                ("latency (count-weighted)".to_string(), s.latency),
+                ("energy (count-weighted)".to_string(), s.energy),
+                ("EDP".to_string(), s.edp()),
+            ],
+        )])
+        .collect::<Result<Vec<()>, String>>()
+        .map_err(|e| CliError::Input(format!("error: {e}")))?;
     // Files first: a reader that closes standard output early must not cost the files.
     if let Some(dir) = &c.out {
         let result = result_program(&program.arch, net, s, spec);

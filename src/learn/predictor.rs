@@ -185,8 +185,8 @@ impl LatencyModel {
 
     /// Read and check a model file.
     pub fn load(path: &std::path::Path) -> Result<LatencyModel, String> {
-        let bytes = crate::util::read_file_capped(path)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes =
+            crate::util::read_file_capped(path).map_err(|e| format!("{}: {e}", path.display()))?;
         let text = String::from_utf8(bytes)
             .map_err(|_| format!("{}: not a model file: not UTF-8 text", path.display()))?;
         let file: ModelFile = serde_json::from_str(&text)

@@ -9,6 +9,7 @@
 //! networks from the reference data's CSV form.
 
 pub mod ast;
+pub mod bounds;
 
 pub mod check;
 pub mod csv;
