@@ -203,7 +203,7 @@ fn bad_csv_reports_lines_exits_1_and_writes_nothing() {
         assert!(stderr.contains(expect), "{file}: {stderr}");
         // Errors are codespan diagnostics pointing at their line.
         if file != "rows.csv" {
-            assert!(stderr.contains(&format!("┌─ ")), "{stderr}");
+            assert!(stderr.contains("┌─ "), "{stderr}");
             assert!(stderr.contains(&format!("{file}:1:")), "{stderr}");
         }
         assert!(!stderr.contains("panicked"), "{stderr}");
