@@ -86,3 +86,91 @@ impl Rng {
         Rng::new(self.next_u64() ^ stream.wrapping_mul(0xA24B_AED4_963E_E407))
     }
 }
+
+/// The largest input file any command reads (`.dosa`, CSV, model JSON): 64 MiB. Larger inputs
+/// (or endless ones such as `/dev/zero`) are refused instead of filling memory.
+pub const MAX_INPUT_BYTES: u64 = 64 << 20;
+
+/// Read everything from `r`, at most [`MAX_INPUT_BYTES`]; more is an `InvalidData` error.
+pub fn read_capped(r: impl std::io::Read) -> std::io::Result<Vec<u8>> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    r.take(MAX_INPUT_BYTES + 1).read_to_end(&mut bytes)?;
+    if bytes.len() as u64 > MAX_INPUT_BYTES {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::InvalidData,
+            format!(
+                "larger than {} MiB, the most dosa reads",
+                MAX_INPUT_BYTES >> 20
+            ),
+        ));
+    }
+    Ok(bytes)
+}
+
+/// Read the file at `path`, at most [`MAX_INPUT_BYTES`] (see [`read_capped`]).
+pub fn read_file_capped(path: &Path) -> std::io::Result<Vec<u8>> {
+    read_capped(std::fs::File::open(path)?)
+}
+
+/// Check before any work that files can be written into folder `dir` (created if missing, as
+/// the commands do): the nearest existing ancestor must be a folder we can create a file in.
+pub fn check_writable_dir(dir: &Path) -> Result<(), String> {
+    let dir = if dir.as_os_str().is_empty() {
+        Path::new(".")
+    } else {
+        dir
+    };
+    let mut probe = dir;
+    loop {
+        match std::fs::metadata(probe) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => {
+                return Err(format!(
+                    "cannot write into {}: {} is not a folder",
+                    dir.display(),
+                    probe.display()
+                ))
+            }
+            Err(_) => match probe.parent() {
+                Some(p) if !p.as_os_str().is_empty() => probe = p,
+                _ => {
+                    probe = Path::new(".");
+                    break;
+                }
+            },
+        }
+    }
+    let test = probe.join(format!(".dosa-write-test{}", std::process::id()));
+    match std::fs::File::create(&test) {
+        Ok(_) => {
+            let _ = std::fs::remove_file(&test);
+            Ok(())
+        }
+        Err(e) => Err(format!(
+            "cannot write into {}: {}",
+            dir.display(),
+            e.to_string().split(" (os error").next().unwrap_or_default()
+        )),
+    }
+}
+
+/// Check before any work that the file `path` can be written (atomically, beside it): it is not
+/// a folder and its folder exists and is writable.
+pub fn check_writable_file(path: &Path) -> Result<(), String> {
+    if path.is_dir() {
+        return Err(format!("cannot write {}: it is a folder", path.display()));
+    }
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    if !dir.is_dir() {
+        return Err(format!(
+            "cannot write {}: no folder {}",
+            path.display(),
+            dir.display()
+        ));
+    }
+    check_writable_dir(dir).map_err(|e| format!("cannot write {}: {e}", path.display()))
+}

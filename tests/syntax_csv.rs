@@ -178,12 +178,8 @@ fn a_network_not_in_the_repo_imports_and_checks() {
 fn bad_csv_reports_lines_exits_1_and_writes_nothing() {
     let dir = scratch("bad");
     let cases = [
-        ("empty.csv", "", "empty.csv:1: error: the file is empty"),
-        (
-            "header.csv",
-            "name,R,S\nx,1,1\n",
-            "header.csv:1: error: the header",
-        ),
+        ("empty.csv", "", "error[csv]: the file is empty"),
+        ("header.csv", "name,R,S\nx,1,1\n", "error[csv]: the header"),
         (
             "rows.csv",
             "name,R,S,P,Q,C,K,N,Wstride,Hstride,Wdilation,Hdilation,count\n\
@@ -194,7 +190,7 @@ fn bad_csv_reports_lines_exits_1_and_writes_nothing() {
              d,1,1,1,1,0,1,1,1,1,1,1,1\n\
              e,1,1,1,1,99999999999999999999,1,1,1,1,1,1,1\n\
              f,1,1,1,1,4294967296,4294967296,2,1,1,1,1,1\n",
-            "rows.csv:3: error: column `C`",
+            "error[csv]: column `C`",
         ),
     ];
     for (file, text, expect) in cases {
@@ -205,6 +201,11 @@ fn bad_csv_reports_lines_exits_1_and_writes_nothing() {
         let stderr = String::from_utf8_lossy(&r.stderr);
         assert_eq!(r.status.code(), Some(1), "{file}: {stderr}");
         assert!(stderr.contains(expect), "{file}: {stderr}");
+        // Errors are codespan diagnostics pointing at their line.
+        if file != "rows.csv" {
+            assert!(stderr.contains("┌─ "), "{stderr}");
+            assert!(stderr.contains(&format!("{file}:1:")), "{stderr}");
+        }
         assert!(!stderr.contains("panicked"), "{stderr}");
         assert!(!out.exists(), "{file}: wrote a file despite errors");
         if file == "rows.csv" {

@@ -304,6 +304,22 @@ fn random_program(seed: u64) -> Program {
         ),
         model: (rng.below(2) == 0).then(|| pick(&mut rng, &NAMES).to_string()),
     };
+    // Bounds no design meets are errors (`unmeetable-bound`): raise them to the least meetable.
+    let mut search = search;
+    let least = HwBounds {
+        pe_max: Some(0),
+        sp_max_kib: Some(0.0),
+        acc_max_kib: Some(0.0),
+    };
+    for u in dosa::search::design::unmeetable_bounds(&arch, &least) {
+        use dosa::search::design::BoundKind;
+        let b = &mut search.bounds;
+        match u.kind {
+            BoundKind::Pe => b.pe_max = b.pe_max.map(|m| m.max(arch.pe_min)),
+            BoundKind::Scratchpad => b.sp_max_kib = b.sp_max_kib.map(|m| m.max(u.least_kib)),
+            BoundKind::Accumulator => b.acc_max_kib = b.acc_max_kib.map(|m| m.max(u.least_kib)),
+        }
+    }
     Program {
         arch,
         networks,
@@ -339,8 +355,12 @@ fn sprinkle(text: &str, seed: u64) -> (String, Vec<String>) {
         out.push_str(&" ".repeat(rng.below(3) as usize));
         let mut in_string = false;
         let mut escaped = false;
+        let mut in_comment = false;
         for ch in line.chars() {
             out.push(ch);
+            if in_comment {
+                continue;
+            }
             if in_string {
                 if escaped {
                     escaped = false;
@@ -351,6 +371,15 @@ fn sprinkle(text: &str, seed: u64) -> (String, Vec<String>) {
                 }
             } else if ch == '"' {
                 in_string = true;
+            } else if ch == '#' {
+                in_comment = true;
+            } else if ch == ' ' && rng.below(10) == 0 {
+                // A comment inside a statement or header: between a keyword and a name, a name
+                // and `{`, right after `map`, between a layer's parameters.
+                let c = format!("# c{} inner", comments.len());
+                out.push_str(&c);
+                out.push('\n');
+                comments.push(c);
             } else if ch == ' ' && rng.below(4) == 0 {
                 out.push_str(&" ".repeat(1 + rng.below(3) as usize));
             }
@@ -400,7 +429,14 @@ proptest! {
         prop_assert_eq!(parse_tree(&f), parse_tree(&x));
         assert_comments_in_order(&f, &comments);
         prop_assert_eq!(load_text("x.dosa", &x).ok(), Some(p.clone()));
-        prop_assert_eq!(load_text("f.dosa", &f).ok(), Some(p));
+        prop_assert_eq!(load_text("f.dosa", &f).ok(), Some(p.clone()));
+        // The same text with a byte-order mark and CRLF or lone-CR line endings formats the same
+        // and loads the same.
+        for ending in ["\r\n", "\r"] {
+            let odd = format!("\u{FEFF}{}", x.replace('\n', ending));
+            prop_assert_eq!(&fmt("odd.dosa", &odd), &f);
+            prop_assert_eq!(load_text("odd.dosa", &odd).ok(), Some(p.clone()));
+        }
     }
 }
 

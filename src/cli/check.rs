@@ -31,7 +31,7 @@ pub fn run(args: CheckArgs) -> Result<i32, CliError> {
         ));
     }
     for f in &args.files {
-        if f != "-" && !Path::new(f).is_file() {
+        if f != "-" && (!Path::new(f).exists() || Path::new(f).is_dir()) {
             return Err(CliError::Usage(format!("no such file: {f}")));
         }
     }
@@ -66,11 +66,11 @@ fn report(name: &str, o: &Outcome, emit: Option<Emit>) -> Result<bool, CliError>
         Some(Emit::Ir) => {
             let json = serde_json::to_string_pretty(p)
                 .map_err(|e| CliError::Input(format!("cannot print the IR: {e}")))?;
-            println!("{json}");
+            outln!("{json}");
         }
         None => {
             let layers: usize = p.networks.iter().map(|n| n.layers.len()).sum();
-            println!(
+            outln!(
                 "{}: ok (arch `{}`, {} network{}, {layers} layer{}, {} mapping{})",
                 if name == "-" { "<stdin>" } else { name },
                 p.arch.name,

@@ -143,6 +143,8 @@ pub fn emit_timeloop(program: &Program, out: &Path) -> Result<String, CliError> 
 
 /// Run `dosa emit`.
 pub fn run(args: EmitArgs) -> Result<i32, CliError> {
+    let (EmitTarget::Gemmini { out, .. } | EmitTarget::Timeloop { out, .. }) = &args.target;
+    crate::util::check_writable_dir(out).map_err(CliError::Usage)?;
     let msg = match args.target {
         EmitTarget::Gemmini {
             file,

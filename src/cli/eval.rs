@@ -39,9 +39,9 @@ pub fn run(args: EvalArgs) -> Result<i32, CliError> {
     if args.json {
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| CliError::Input(e.to_string()))?;
-        println!("{text}");
+        outln!("{text}");
     } else {
-        print!("{}", render_text(&report));
+        out!("{}", render_text(&report));
     }
     Ok(0)
 }

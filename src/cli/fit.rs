@@ -78,19 +78,28 @@ pub fn print_table(reports: &[SplitReport]) {
         } else {
             "one hold-out".to_string()
         };
-        println!(
+        outln!(
             "held out by {} ({how}): {} test rows ({} layers), {} training rows per fit",
-            r.split, r.test_rows, r.test_layers, r.train_rows
+            r.split,
+            r.test_rows,
+            r.test_layers,
+            r.train_rows
         );
-        println!(
+        outln!(
             "  {:<11} {:>9} {:>11} {:>9}",
-            "predictor", "MAPE %", "median APE", "Spearman"
+            "predictor",
+            "MAPE %",
+            "median APE",
+            "Spearman"
         );
         for a in &r.accuracy {
             let name = &a.predictor;
-            println!(
+            outln!(
                 "  {:<11} {:>9.2} {:>11.2} {:>9.4}",
-                name, a.mape, a.median_ape, a.spearman
+                name,
+                a.mape,
+                a.median_ape,
+                a.spearman
             );
         }
     }
@@ -112,6 +121,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
             "--hidden widths, --ensemble, --epochs and --lr must be positive, --weight-decay not negative".into(),
         ));
     }
+    crate::util::check_writable_file(&args.output).map_err(CliError::Usage)?;
     let samples =
         data::load_csv(&args.rtl, true).map_err(|e| CliError::Input(format!("error: {e}")))?;
     let roof = analytical::default_roofline();
@@ -152,7 +162,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
     let held = &model.file.training.held_out;
     if args.json {
         let v = serde_json::json!({ "rows": samples.len(), "held_out": held });
-        println!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
+        outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         print_table(held);
         let names: Vec<&str> = model
@@ -160,7 +170,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
             .iter()
             .map(|l| l.predictor().name())
             .collect();
-        println!(
+        outln!(
             "wrote {} ({}; {} rows)",
             args.output.display(),
             names.join(", "),

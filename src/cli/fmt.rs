@@ -30,12 +30,11 @@ pub fn run(args: FmtArgs) -> Result<i32, CliError> {
     let mut inputs = Vec::new();
     for f in &args.files {
         let text = if f == "-" {
-            let mut t = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut t)
-                .map_err(|e| CliError::Usage(format!("cannot read standard input: {e}")))?;
-            t
+            crate::util::read_capped(std::io::stdin())
+                .map_err(|e| CliError::Usage(format!("cannot read standard input: {e}")))?
         } else {
-            std::fs::read(f).map_err(|e| CliError::Usage(format!("cannot read {f}: {e}")))?
+            crate::util::read_file_capped(Path::new(f))
+                .map_err(|e| CliError::Usage(format!("cannot read {f}: {e}")))?
         };
         inputs.push((f.clone(), text));
     }
@@ -63,7 +62,7 @@ pub fn run(args: FmtArgs) -> Result<i32, CliError> {
                 unformatted = true;
             }
         } else if args.stdout || f == "-" {
-            print!("{out}");
+            out!("{out}");
         } else if out.as_bytes() != text.as_slice() {
             write_atomic(Path::new(f), out.as_bytes())
                 .map_err(|e| CliError::Input(format!("cannot write {f}: {e}")))?;

@@ -2,7 +2,7 @@
 //! a `.dosa` network named after the file stem.
 
 use super::CliError;
-use crate::syntax::csv::{network_from_csv, network_source};
+use crate::syntax::csv::{network_from_csv_with_notes, network_source, render_csv_problems};
 use crate::util::write_atomic;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
@@ -35,7 +35,10 @@ pub struct CsvArgs {
 pub fn run(args: ImportArgs) -> Result<i32, CliError> {
     let ImportFormat::Csv(a) = args.format;
     let shown = a.input.display().to_string();
-    let bytes = std::fs::read(&a.input)
+    if let Some(out) = &a.output {
+        crate::util::check_writable_file(out).map_err(CliError::Usage)?;
+    }
+    let bytes = crate::util::read_file_capped(&a.input)
         .map_err(|e| CliError::Usage(format!("cannot read {shown}: {e}")))?;
     let Ok(text) = String::from_utf8(bytes) else {
         return Err(CliError::Input(format!("{shown}: not UTF-8 text")));
@@ -46,18 +49,18 @@ pub fn run(args: ImportArgs) -> Result<i32, CliError> {
         .map(|s| s.to_string_lossy().into_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "network".into());
-    let net = network_from_csv(&name, &text).map_err(|errs| {
-        let lines: Vec<String> = errs
-            .iter()
-            .map(|e| format!("{shown}:{}: error: {}", e.line, e.message))
-            .collect();
+    let text = crate::syntax::normalize_text(&text);
+    let (net, notes) = network_from_csv_with_notes(&name, &text).map_err(|errs| {
         CliError::Input(format!(
-            "{}\n{shown}: {} error{}, nothing written",
-            lines.join("\n"),
+            "{}{shown}: {} error{}, nothing written",
+            render_csv_problems(&shown, &text, &errs, false),
             errs.len(),
             if errs.len() == 1 { "" } else { "s" }
         ))
     })?;
+    if !notes.is_empty() {
+        eprint!("{}", render_csv_problems(&shown, &text, &notes, true));
+    }
     let origin = a
         .input
         .file_name()
@@ -88,7 +91,7 @@ pub fn run(args: ImportArgs) -> Result<i32, CliError> {
                 net.layers.len()
             );
         }
-        None => print!("{source}"),
+        None => out!("{source}"),
     }
     Ok(0)
 }

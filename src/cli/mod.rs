@@ -1,6 +1,19 @@
 //! The `dosa` command line: one file per command, each a clap `Args` struct and a `run`.
 //!
 //! Exit codes: 0 success, 1 errors in the input (diagnostics printed), 2 usage errors.
+//! A closed standard output (`dosa ... | head`) is not an error: output stops quietly, files
+//! of `-o` are still written, and the exit code is what it would have been.
+
+/// `print!` through [`out`]: a closed standard output ends output quietly instead of panicking.
+macro_rules! out {
+    ($($t:tt)*) => { $crate::cli::out(&format!($($t)*)) };
+}
+
+/// `println!` through [`out`].
+macro_rules! outln {
+    () => { $crate::cli::out("\n") };
+    ($($t:tt)*) => { $crate::cli::out(&format!("{}\n", format_args!($($t)*))) };
+}
 
 pub mod check;
 pub mod emit;
@@ -15,6 +28,29 @@ pub mod fit;
 pub mod predict;
 
 use clap::{Parser, Subcommand};
+use std::sync::atomic::{AtomicU8, Ordering};
+
+/// State of standard output: 0 open, 1 closed by the reader (broken pipe), 2 failed otherwise.
+static STDOUT_STATE: AtomicU8 = AtomicU8::new(0);
+
+/// Write `text` to standard output. When the reader has gone away (a broken pipe, as with
+/// `| head -1`) the rest of the output is dropped silently; any other write error is reported
+/// once on stderr and makes the command exit 1. Never panics.
+pub fn out(text: &str) {
+    use std::io::Write;
+    if STDOUT_STATE.load(Ordering::Relaxed) != 0 {
+        return;
+    }
+    let mut o = std::io::stdout().lock();
+    if let Err(e) = o.write_all(text.as_bytes()).and_then(|()| o.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            STDOUT_STATE.store(1, Ordering::Relaxed);
+        } else {
+            STDOUT_STATE.store(2, Ordering::Relaxed);
+            eprintln!("error: cannot write to standard output: {e}");
+        }
+    }
+}
 
 /// Top-level parser; `dosa --help` lists the commands.
 #[derive(Parser, Debug)]
@@ -75,6 +111,15 @@ pub fn main() -> i32 {
             return code;
         }
     };
+    let code = main_code(cli);
+    if code == 0 && STDOUT_STATE.load(Ordering::Relaxed) == 2 {
+        1
+    } else {
+        code
+    }
+}
+
+fn main_code(cli: Cli) -> i32 {
     match run(cli.command) {
         Ok(code) => code,
         Err(CliError::Input(msg)) => {

@@ -67,6 +67,9 @@ pub fn predict_all(
 
 /// Run `dosa predict`.
 pub fn run(args: PredictArgs) -> Result<i32, CliError> {
+    if let Some(dir) = &args.plot {
+        crate::util::check_writable_dir(dir).map_err(CliError::Usage)?;
+    }
     let model =
         LatencyModel::load(&args.model).map_err(|e| CliError::Input(format!("error: {e}")))?;
     let samples =
@@ -120,21 +123,27 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
             dnn: get("dnn"),
             both: get("both"),
         };
-        println!(
+        outln!(
             "{}",
             serde_json::to_string_pretty(&report).unwrap_or_default()
         );
     } else {
-        println!("{} rows", samples.len());
-        println!(
+        outln!("{} rows", samples.len());
+        outln!(
             "{:<11} {:>9} {:>11} {:>9}",
-            "predictor", "MAPE %", "median APE", "Spearman"
+            "predictor",
+            "MAPE %",
+            "median APE",
+            "Spearman"
         );
         for (name, p) in &preds {
             let a = error_stats(p, &meas);
-            println!(
+            outln!(
                 "{:<11} {:>9.2} {:>11.2} {:>9.4}",
-                name, a.mape, a.median_ape, a.spearman
+                name,
+                a.mape,
+                a.median_ape,
+                a.spearman
             );
         }
     }

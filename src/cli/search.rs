@@ -9,6 +9,9 @@ use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 use std::time::Instant;
 
+/// `--round-every 0` gets the message `round_every 0` gets in a file.
+const ROUND_EVERY_ZERO: &str = "`round_every` must be at least 1";
+
 /// Options shared by `search` and `baseline`; each overrides the file's `search` block.
 #[derive(Args, Debug, Clone)]
 pub struct Common {
@@ -129,6 +132,9 @@ pub struct BaselineArgs {
 }
 
 fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
+    if let Some(dir) = &c.out {
+        crate::util::check_writable_dir(dir).map_err(CliError::Usage)?;
+    }
     let program = crate::syntax::load_path(&c.file).map_err(CliError::Input)?;
     let net = match &c.network {
         Some(n) => program
@@ -195,6 +201,21 @@ fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
     if c.pe_max == Some(0) {
         return Err(CliError::Usage("--pe-max must be at least 1".into()));
     }
+    // The file's own bounds were checked with it; what is left comes from the flags.
+    if let Some(u) = crate::search::design::unmeetable_bounds(&program.arch, &spec.bounds).first() {
+        use crate::search::design::BoundKind;
+        let (flag, value) = match u.kind {
+            BoundKind::Pe => ("--pe-max", c.pe_max.map(|v| v.to_string())),
+            BoundKind::Scratchpad => ("--sp-max-kib", c.sp_max_kib.map(|v| v.to_string())),
+            BoundKind::Accumulator => ("--acc-max-kib", c.acc_max_kib.map(|v| v.to_string())),
+        };
+        return Err(CliError::Usage(format!(
+            "{flag} {} cannot be met by any design: {}; the least is {}",
+            value.unwrap_or_default(),
+            u.why,
+            u.least
+        )));
+    }
     Ok((program, net, spec))
 }
 
@@ -209,16 +230,28 @@ fn finish(
     floor: Option<f64>,
 ) -> Result<i32, CliError> {
     let main = reports[0];
-    if c.json {
-        print!("{}", report_json(main));
-    } else {
-        for r in reports {
-            println!("{}", render_text(r));
-        }
-        if reports.len() > 1 {
-            print!("{}", comparison_table(reports, floor));
-        }
-    }
+    let layer_values = net.layers.iter().zip(&s.costs).map(|(l, c)| {
+        crate::model::report::finite_values(
+            &format!("layer `{}.{}`", net.name, l.name),
+            [
+                ("latency".to_string(), c.0),
+                ("energy".to_string(), c.1),
+                ("EDP".to_string(), c.0 * c.1),
+            ],
+        )
+    });
+    layer_values
+        .chain([crate::model::report::finite_values(
+            &format!("network `{}`", net.name),
+            [
+                ("latency (count-weighted)".to_string(), s.latency),
+                ("energy (count-weighted)".to_string(), s.energy),
+                ("EDP".to_string(), s.edp()),
+            ],
+        )])
+        .collect::<Result<Vec<()>, String>>()
+        .map_err(|e| CliError::Input(format!("error: {e}")))?;
+    // Files first: a reader that closes standard output early must not cost the files.
     if let Some(dir) = &c.out {
         let result = result_program(&program.arch, net, s, spec);
         let src = crate::syntax::program_to_source(&result);
@@ -238,6 +271,16 @@ fn finish(
         }
         write_dir(dir, &files)
             .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", dir.display())))?;
+    }
+    if c.json {
+        out!("{}", report_json(main));
+    } else {
+        for r in reports {
+            outln!("{}", render_text(r));
+        }
+        if reports.len() > 1 {
+            out!("{}", comparison_table(reports, floor));
+        }
     }
     Ok(0)
 }
@@ -415,6 +458,9 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
         spec.steps = v;
     }
     if let Some(v) = a.round_every {
+        if v == 0 {
+            return Err(CliError::Usage(ROUND_EVERY_ZERO.into()));
+        }
         spec.round_every = v;
     }
     if let Some(v) = a.lr {

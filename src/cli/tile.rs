@@ -162,7 +162,7 @@ pub fn run(args: TileArgs) -> Result<i32, CliError> {
     match args.target {
         TileTarget::Gemmini { file, json } => {
             let program = crate::syntax::load_path(&file).map_err(CliError::Input)?;
-            print!("{}", render(&program, json));
+            out!("{}", render(&program, json));
             Ok(0)
         }
     }

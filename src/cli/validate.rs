@@ -190,6 +190,9 @@ pub fn render_text(path: &std::path::Path, r: &ValidateReport) -> String {
 
 /// Run the command.
 pub fn run(args: ValidateArgs) -> Result<i32, CliError> {
+    if let Some(dir) = &args.plot {
+        crate::util::check_writable_dir(dir).map_err(CliError::Usage)?;
+    }
     let v = validate_csv(&args.timeloop).map_err(CliError::Usage)?;
     let report = v.report();
     if let Some(dir) = &args.plot {
@@ -205,9 +208,9 @@ pub fn run(args: ValidateArgs) -> Result<i32, CliError> {
     if args.json {
         let text =
             serde_json::to_string_pretty(&report).map_err(|e| CliError::Input(e.to_string()))?;
-        println!("{text}");
+        outln!("{text}");
     } else {
-        print!("{}", render_text(&args.timeloop, &report));
+        out!("{}", render_text(&args.timeloop, &report));
     }
     Ok(0)
 }

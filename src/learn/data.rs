@@ -61,7 +61,11 @@ pub fn load_csv(path: &Path, need_target: bool) -> Result<Vec<Sample>, DataError
         path: p.clone(),
         source: e,
     })?;
-    read_csv(file, &p, need_target)
+    let bytes = crate::util::read_capped(file).map_err(|e| DataError::Io {
+        path: p.clone(),
+        source: e,
+    })?;
+    read_csv(bytes.as_slice(), &p, need_target)
 }
 
 /// [`load_csv`] over any reader (tests feed strings); `name` labels errors.

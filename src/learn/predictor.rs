@@ -185,7 +185,10 @@ impl LatencyModel {
 
     /// Read and check a model file.
     pub fn load(path: &std::path::Path) -> Result<LatencyModel, String> {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let bytes =
+            crate::util::read_file_capped(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let text = String::from_utf8(bytes)
+            .map_err(|_| format!("{}: not a model file: not UTF-8 text", path.display()))?;
         let file: ModelFile = serde_json::from_str(&text)
             .map_err(|e| format!("{}: not a model file: {e}", path.display()))?;
         LatencyModel::from_file(file).map_err(|e| format!("{}: {e}", path.display()))

@@ -310,6 +310,24 @@ pub fn evaluate_program_with(program: &Program, timeloop: bool) -> Result<EvalRe
             evaluate_layer(arch, layer, &lm.mapping, &hw, &opts).map_err(|e| e.to_string())
         }
         .map_err(|e| vec![format!("{}.{}: {e}", lm.network, lm.layer)])?;
+        let what = format!("layer `{}.{}`", lm.network, lm.layer);
+        let level_values = ev.levels.iter().flat_map(|l| {
+            [
+                (format!("{} accesses", l.name), l.total),
+                (format!("{} energy", l.name), l.energy_uj),
+            ]
+        });
+        finite_values(
+            &what,
+            [
+                ("latency".to_string(), ev.cycles),
+                ("energy".to_string(), ev.energy_uj),
+                ("EDP".to_string(), ev.edp),
+            ]
+            .into_iter()
+            .chain(level_values),
+        )
+        .map_err(|e| vec![e])?;
         let own = if lm.auto {
             hw.clone()
         } else {
@@ -355,22 +373,48 @@ pub fn evaluate_program_with(program: &Program, timeloop: bool) -> Result<EvalRe
                 .iter()
                 .filter(|l| mine.iter().any(|m| m.layer == l.name))
                 .count();
-            NetworkTotals {
+            finite_values(
+                &format!("network `{}`", n.name),
+                [
+                    ("latency (count-weighted)".to_string(), lat),
+                    ("energy (count-weighted)".to_string(), en),
+                    ("EDP".to_string(), lat * en),
+                ],
+            )?;
+            Ok(NetworkTotals {
                 network: n.name.clone(),
                 mapped_layers: mapped,
                 unmapped_layers: n.layers.len() - mapped,
                 latency_cycles: lat,
                 energy_uj: en,
                 edp: lat * en,
-            }
+            })
         })
-        .collect();
+        .collect::<Result<Vec<_>, String>>()
+        .map_err(|e| vec![e])?;
     Ok(EvalReport {
         arch: arch.name.clone(),
         hardware: summary(arch, &hw),
         layers,
         networks,
     })
+}
+
+/// `Err` naming `what` and the first value that is not a finite number: the model's products
+/// overflowed (inputs beyond what `check` can bound, e.g. huge counts with huge energies). No NaN
+/// or infinity may reach a report, and 0 or `null` in its place would be a wrong answer.
+pub fn finite_values(
+    what: &str,
+    values: impl IntoIterator<Item = (String, f64)>,
+) -> Result<(), String> {
+    for (name, v) in values {
+        if !v.is_finite() {
+            return Err(format!(
+                "{what}: the {name} is not a finite number ({v}); the model's values overflow. Check the energies (`mac_energy`, level `energy`), bandwidths and counts"
+            ));
+        }
+    }
+    Ok(())
 }
 
 fn g(x: f64) -> String {

@@ -51,10 +51,11 @@ const NEEDED: [&str; 18] = [
 /// Read the whole file. `Err` only for an unreadable file or missing columns; bad rows are returned
 /// as [`SkippedRow`]s, never dropped.
 pub fn read_csv(path: &Path, arch: &Arch) -> Result<(Vec<TimeloopRow>, Vec<SkippedRow>), String> {
+    let bytes =
+        crate::util::read_file_capped(path).map_err(|e| format!("{}: {e}", path.display()))?;
     let mut rdr = csv::ReaderBuilder::new()
         .flexible(true)
-        .from_path(path)
-        .map_err(|e| format!("{}: {e}", path.display()))?;
+        .from_reader(bytes.as_slice());
     let headers = rdr
         .headers()
         .map_err(|e| format!("{}: {e}", path.display()))?

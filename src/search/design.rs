@@ -79,6 +79,92 @@ pub fn named_levels(arch: &Arch) -> (Option<usize>, Option<usize>) {
     (sp, acc)
 }
 
+/// A search bound: the PE array side, or a physical buffer size.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum BoundKind {
+    Pe,
+    Scratchpad,
+    Accumulator,
+}
+
+/// A bound no design can meet: which, and the smallest value some design meets, in words.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Unmeetable {
+    pub kind: BoundKind,
+    /// Why the smallest design is this large ("the smallest PE array is 2x2 (`pe_min 2`)").
+    pub why: String,
+    /// The smallest meetable value, as the bound is written (`2`, `2 KiB`).
+    pub least: String,
+    /// The same in KiB for the buffers (0 for the PE bound).
+    pub least_kib: f64,
+}
+
+/// The bounds of `b` that no design can meet on `arch`, checked before any search runs.
+/// Conservative: a bound is rejected only when even the smallest conceivable design is beyond
+/// it. Every design's array is at least `pe_min` wide ([`round_hardware`]); the scratchpad and
+/// accumulator hold at least one word, which rounding makes a whole KiB (a shared buffer) or
+/// one 64-byte row per column of the smallest array, doubled when double-buffered.
+pub fn unmeetable_bounds(arch: &Arch, b: &HwBounds) -> Vec<Unmeetable> {
+    let mut out = Vec::new();
+    let pe_min = arch.pe_min.max(1);
+    if b.pe_max.is_some_and(|m| m < pe_min) {
+        out.push(Unmeetable {
+            kind: BoundKind::Pe,
+            why: format!(
+                "the smallest PE array a design may have is {pe_min}x{pe_min} (the architecture's `pe_min`)"
+            ),
+            least: pe_min.to_string(),
+            least_kib: 0.0,
+        });
+    }
+    let least = round_hardware(
+        arch,
+        &Hardware {
+            pe_dim: pe_min as f64,
+            usable_bytes: vec![1.0; arch.levels.len()],
+        },
+    );
+    let (sp, acc) = named_levels(arch);
+    for (kind, level, bound) in [
+        (BoundKind::Scratchpad, sp, b.sp_max_kib),
+        (BoundKind::Accumulator, acc, b.acc_max_kib),
+    ] {
+        let (Some(i), Some(bound)) = (level, bound) else {
+            continue;
+        };
+        let kib = least.physical_bytes(arch, i) / 1024.0;
+        if kib > bound * (1.0 + 1e-9) {
+            let l = &arch.levels[i];
+            out.push(Unmeetable {
+                kind,
+                why: format!(
+                    "the smallest `{}` any design has is {} physical (one word, rounded up to {}{})",
+                    l.name,
+                    kib_text(kib),
+                    match l.instances {
+                        Instances::Single => "a whole KiB".to_string(),
+                        Instances::PerColumn => format!("a 64-byte row per column of a {pe_min}-wide array"),
+                        Instances::PerPe => "a whole byte".to_string(),
+                    },
+                    if l.double_buffered { ", doubled as it is double-buffered" } else { "" }
+                ),
+                least: kib_text(kib),
+                least_kib: kib,
+            });
+        }
+    }
+    out
+}
+
+/// A size in KiB as a `.dosa` quantity: whole KiB, else bytes.
+fn kib_text(kib: f64) -> String {
+    if kib == kib.round() {
+        format!("{kib} KiB")
+    } else {
+        format!("{} B", (kib * 1024.0).round())
+    }
+}
+
 /// How far hardware is beyond the bounds (physical sizes, as the bounds are written): the sum of
 /// the log excesses, 0 when within. The repair pass descends it; [`within_bounds`] tests it.
 pub fn violation(arch: &Arch, hw: &Hardware, b: &HwBounds) -> f64 {

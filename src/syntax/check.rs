@@ -51,6 +51,10 @@ impl NetSite {
 /// A level's `capacity` statement: the bound, `each`/`total`, and the statement's span.
 type CapacityStmt<'a> = (&'a BoundSpec, Option<(Scope, Span)>, Span);
 
+/// The largest energy (per access or per MAC, pJ) a program may give: beyond it the model's
+/// products with access counts and latencies can overflow `f64`.
+const MAX_PJ: f64 = 1e100;
+
 const DIM_HINT: &str = "dims are R S (filter width, height), P Q (output width, height), C (input channels), K (output channels) and N (batch)";
 
 impl<'a> Checker<'a> {
@@ -330,7 +334,19 @@ impl<'a> Checker<'a> {
             );
             return None;
         }
-        self.real(f, &q.num, what)
+        let v = self.real(f, &q.num, what)?;
+        if v.abs() > MAX_PJ {
+            let i = self.error(
+                "overflow",
+                f,
+                q.span,
+                format!("{what} `{} pJ` is too large", q.num.text),
+                "beyond 1e100 pJ",
+            );
+            self.note(i, "the model multiplies energies by access counts (up to about 1e39 for a network) and by latencies; an energy this large makes them overflow to infinity");
+            return None;
+        }
+        Some(v)
     }
 
     fn dim(&mut self, f: usize, w: &Word) -> Option<Dim> {
@@ -1927,6 +1943,10 @@ impl<'a> Checker<'a> {
                 }
                 first_search = Some((*f, sd.span));
                 if let Some(s) = self.search(*f, sd) {
+                    if let Some(a) = arch.as_ref().filter(|_| arch_ok) {
+                        let d = super::bounds::unmeetable(*f, sd, a, &s.bounds);
+                        self.diags.extend(d);
+                    }
                     search = s;
                 }
             }

@@ -27,10 +27,12 @@ pub const HEADER: [&str; 13] = [
     "count",
 ];
 
-/// A problem in a CSV file, at a 1-based line.
+/// A problem in a CSV file, at a 1-based line and a byte range of the text (the row, or the
+/// field when it can be located).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct CsvError {
     pub line: u64,
+    pub span: std::ops::Range<usize>,
     pub message: String,
 }
 
@@ -42,7 +44,55 @@ impl std::fmt::Display for CsvError {
 
 /// Read a network named `name` from CSV text; every problem is reported, not just the first.
 pub fn network_from_csv(name: &str, text: &str) -> Result<Network, Vec<CsvError>> {
+    network_from_csv_with_notes(name, text).map(|(n, _)| n)
+}
+
+/// The 1-based line of byte `at` (lines end at `\n`; CRLF text counts right, lone CRs do not:
+/// normalise with [`super::normalize_text`] first).
+fn line_of(text: &str, at: usize) -> u64 {
+    let at = at.min(text.len());
+    text.as_bytes()[..at]
+        .iter()
+        .filter(|&&b| b == b'\n')
+        .count() as u64
+        + 1
+}
+
+/// The byte range of the row starting at `start` (without its line ending), and of its field
+/// `i` when the row has no quotes (a quoted field may hold commas).
+fn row_span(text: &str, start: usize, field: Option<usize>) -> std::ops::Range<usize> {
+    let start = start.min(text.len());
+    let rest = &text[start..];
+    let end = start + rest.find(['\n', '\r']).unwrap_or(rest.len());
+    let row = &text[start..end];
+    if let Some(i) = field.filter(|_| !row.contains('"')) {
+        let mut lo = start;
+        for (k, f) in row.split(',').enumerate() {
+            if k == i {
+                let t = f.trim_start();
+                let lo = lo + (f.len() - t.len());
+                return lo..lo + t.trim_end().len();
+            }
+            lo += f.len() + 1;
+        }
+    }
+    start..end
+}
+
+/// [`network_from_csv`], also returning notes on rows that were read with a normalised value
+/// (a stride or dilation of 0 in a direction where it cannot matter, as DOSA's workload files
+/// write for 1-D convolutions, becomes 1).
+pub fn network_from_csv_with_notes(
+    name: &str,
+    text: &str,
+) -> Result<(Network, Vec<CsvError>), Vec<CsvError>> {
     let mut errors = Vec::new();
+    let mut notes = Vec::new();
+    let err = |start: usize, field: Option<usize>, message: String| CsvError {
+        line: line_of(text, start),
+        span: row_span(text, start, field),
+        message,
+    };
     let mut reader = ::csv::ReaderBuilder::new()
         .has_headers(false)
         .flexible(true)
@@ -54,15 +104,17 @@ pub fn network_from_csv(name: &str, text: &str) -> Result<Network, Vec<CsvError>
         let rec = match rec {
             Ok(r) => r,
             Err(e) => {
-                let line = e.position().map_or(0, |p| p.line());
-                errors.push(CsvError {
-                    line,
-                    message: format!("not readable as CSV: {}", csv_message(&e)),
-                });
+                let at = e.position().map_or(0, |p| p.byte() as usize);
+                errors.push(err(
+                    at,
+                    None,
+                    format!("not readable as CSV: {}", csv_message(&e)),
+                ));
                 continue;
             }
         };
-        let line = rec.position().map_or(0, |p| p.line());
+        let at = rec.position().map_or(0, |p| p.byte() as usize);
+        let line = line_of(text, at);
         if rec.iter().all(str::is_empty) {
             continue;
         }
@@ -75,31 +127,30 @@ pub fn network_from_csv(name: &str, text: &str) -> Result<Network, Vec<CsvError>
                     .zip(HEADER)
                     .all(|(g, h)| g.eq_ignore_ascii_case(h));
             if !ok {
-                errors.push(CsvError {
-                    line,
-                    message: format!(
+                errors.push(err(
+                    at,
+                    None,
+                    format!(
                         "the header must be `{}`, found `{}`",
                         HEADER.join(","),
                         got.join(",")
                     ),
-                });
+                ));
                 return Err(errors);
             }
             continue;
         }
         if rec.len() != HEADER.len() {
-            errors.push(CsvError {
-                line,
-                message: format!("expected {} fields, found {}", HEADER.len(), rec.len()),
-            });
+            errors.push(err(
+                at,
+                None,
+                format!("expected {} fields, found {}", HEADER.len(), rec.len()),
+            ));
             continue;
         }
         let lname = &rec[0];
         if lname.is_empty() {
-            errors.push(CsvError {
-                line,
-                message: "the layer name is empty".into(),
-            });
+            errors.push(err(at, Some(0), "the layer name is empty".into()));
             continue;
         }
         let mut vals = [0u64; 12];
@@ -107,34 +158,56 @@ pub fn network_from_csv(name: &str, text: &str) -> Result<Network, Vec<CsvError>
         for (i, v) in vals.iter_mut().enumerate() {
             let field = &rec[i + 1];
             match field.parse::<u64>() {
-                Ok(x) if x > 0 => *v = x,
-                Ok(_) => {
-                    errors.push(CsvError {
-                        line,
-                        message: format!(
-                            "column `{}` must be at least 1, found `{field}`",
-                            HEADER[i + 1]
-                        ),
-                    });
-                    bad = true;
-                }
+                Ok(x) => *v = x,
                 Err(_) => {
-                    errors.push(CsvError {
-                        line,
-                        message: format!(
+                    errors.push(err(
+                        at,
+                        Some(i + 1),
+                        format!(
                             "column `{}`: `{field}` is not a positive whole number",
                             HEADER[i + 1]
                         ),
-                    });
+                    ));
                     bad = true;
                 }
             }
         }
+        // A stride or dilation no output can observe: Wstride with P = 1, Hstride with Q = 1,
+        // Wdilation with R = 1, Hdilation with S = 1 (DOSA's files write Wstride=0 for 1-D
+        // convolutions). Read as 1, with a note.
+        for (i, extent, dim) in [(7, 2, "P"), (8, 3, "Q"), (9, 0, "R"), (10, 1, "S")] {
+            if vals[i] == 0 && vals[extent] == 1 {
+                vals[i] = 1;
+                notes.push(err(
+                    at,
+                    Some(i + 1),
+                    format!(
+                        "column `{}` is 0 in layer `{lname}`; read as 1 (with {dim} = 1 it has no effect)",
+                        HEADER[i + 1]
+                    ),
+                ));
+            }
+        }
+        for (i, &v) in vals.iter().enumerate() {
+            if v == 0 && !rec[i + 1].is_empty() && rec[i + 1].parse::<u64>().is_ok() {
+                errors.push(err(
+                    at,
+                    Some(i + 1),
+                    format!(
+                        "column `{}` must be at least 1, found `{}`",
+                        HEADER[i + 1],
+                        &rec[i + 1]
+                    ),
+                ));
+                bad = true;
+            }
+        }
         if let Some((first, _)) = layers.iter().find(|(_, l)| l.name == lname) {
-            errors.push(CsvError {
-                line,
-                message: format!("layer `{lname}` already appears on line {first}"),
-            });
+            errors.push(err(
+                at,
+                Some(0),
+                format!("layer `{lname}` already appears on line {first}"),
+            ));
             continue;
         }
         if bad {
@@ -148,10 +221,11 @@ pub fn network_from_csv(name: &str, text: &str) -> Result<Network, Vec<CsvError>
             .try_fold(1u128, |a, &d| a.checked_mul(d as u128))
             .is_none_or(|m| m > u64::MAX as u128)
         {
-            errors.push(CsvError {
-                line,
-                message: format!("layer `{lname}` has more than 2^64 MACs"),
-            });
+            errors.push(err(
+                at,
+                None,
+                format!("layer `{lname}` has more than 2^64 MACs"),
+            ));
             continue;
         }
         let window = |out: u64, stride: u64, filt: u64, dil: u64| {
@@ -161,10 +235,11 @@ pub fn network_from_csv(name: &str, text: &str) -> Result<Network, Vec<CsvError>
         if !window(dims[2], vals[7], dims[0], vals[9])
             || !window(dims[3], vals[8], dims[1], vals[10])
         {
-            errors.push(CsvError {
-                line,
-                message: format!("the input window of layer `{lname}` is larger than 2^64"),
-            });
+            errors.push(err(
+                at,
+                None,
+                format!("the input window of layer `{lname}` is larger than 2^64"),
+            ));
             continue;
         }
         let [r, s, _, q, _, _, n] = dims;
@@ -194,26 +269,52 @@ pub fn network_from_csv(name: &str, text: &str) -> Result<Network, Vec<CsvError>
         ));
     }
     if !saw_header {
-        errors.push(CsvError {
-            line: 1,
-            message: format!(
+        errors.push(err(
+            0,
+            None,
+            format!(
                 "the file is empty; expected the header `{}`",
                 HEADER.join(",")
             ),
-        });
+        ));
     } else if layers.is_empty() && errors.is_empty() {
-        errors.push(CsvError {
-            line: 1,
-            message: "the file has a header but no layers".into(),
-        });
+        errors.push(err(0, None, "the file has a header but no layers".into()));
     }
     if !errors.is_empty() {
         return Err(errors);
     }
-    Ok(Network {
-        name: name.to_string(),
-        layers: layers.into_iter().map(|(_, l)| l).collect(),
-    })
+    Ok((
+        Network {
+            name: name.to_string(),
+            layers: layers.into_iter().map(|(_, l)| l).collect(),
+        },
+        notes,
+    ))
+}
+
+/// Problems (or notes) of a CSV file as rendered codespan diagnostics, like `dosa check`'s:
+/// `text` must be the text the problems were found in.
+pub fn render_csv_problems(name: &str, text: &str, problems: &[CsvError], notes: bool) -> String {
+    use codespan_reporting::diagnostic::{Diagnostic, Label};
+    use codespan_reporting::files::SimpleFile;
+    let file = SimpleFile::new(name, text);
+    let config = codespan_reporting::term::Config::default();
+    let mut out = String::new();
+    for p in problems {
+        let d = if notes {
+            Diagnostic::note()
+        } else {
+            Diagnostic::error().with_code("csv")
+        };
+        let d = d
+            .with_message(&p.message)
+            .with_labels(vec![Label::primary((), p.span.clone())]);
+        match codespan_reporting::term::emit_into_string(&config, &file, &d) {
+            Ok(r) => out.push_str(&r),
+            Err(_) => out.push_str(&format!("{name}:{}: {}\n", p.line, p.message)),
+        }
+    }
+    out
 }
 
 fn csv_message(e: &::csv::Error) -> String {

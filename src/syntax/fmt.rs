@@ -181,9 +181,11 @@ impl Printer<'_> {
         }
     }
 
-    /// A one-line statement; `limit` is where the next statement starts.
+    /// A one-line statement; `limit` is where the next statement starts. Comments inside the
+    /// statement (`map # c` newline `n.a "..."`) go on their own lines before it, where a second
+    /// run finds them again (printing them after the statement was not a fixpoint).
     fn line(&mut self, span: Span, text: &str, force_blank: bool, limit: usize) {
-        let printed = self.flush_before(span.lo, force_blank);
+        let printed = self.flush_before(span.hi, force_blank);
         let force_blank = force_blank && !printed;
         self.start_line(span.lo, force_blank);
         self.out.push_str(text);
@@ -203,7 +205,8 @@ impl Printer<'_> {
         limit: usize,
         body: impl FnOnce(&mut Self),
     ) {
-        let printed = self.flush_before(span.lo, force_blank);
+        // Comments inside the header (`network # c` newline `n {`) go before it, as for lines.
+        let printed = self.flush_before(header_end, force_blank);
         let force_blank = force_blank && !printed;
         self.start_line(span.lo, force_blank);
         self.out.push_str(header);
@@ -483,6 +486,15 @@ mod tests {
     fn comments_stay_with_the_statement_they_follow() {
         let src = "arch a { # header\n pe 4x4 mac_energy 1 pJ # mac\n level D { keeps W, I, O word 8 bits energy dram backing } # after D\n # before close\n}\n# tail\n";
         let want = "arch a { # header\n    pe 4x4\n    mac_energy 1 pJ # mac\n    level D {\n        keeps W, I, O\n        word 8 bits\n        energy dram\n        backing\n    } # after D\n    # before close\n}\n# tail\n";
+        let got = fmt(src);
+        assert_eq!(got, want);
+        assert_eq!(fmt(&got), got);
+    }
+
+    #[test]
+    fn comments_inside_a_header_or_statement_go_before_it() {
+        let src = "network # a\nn { conv # b\n x P=2 }\nmap # c\n n.x \"L0[WIO] P2\"\n";
+        let want = "# a\nnetwork n {\n    # b\n    conv x P=2\n}\n\n# c\nmap n.x \"L0[WIO] P2\"\n";
         let got = fmt(src);
         assert_eq!(got, want);
         assert_eq!(fmt(&got), got);

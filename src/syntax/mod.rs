@@ -9,6 +9,8 @@
 //! networks from the reference data's CSV form.
 
 pub mod ast;
+pub mod bounds;
+
 pub mod check;
 pub mod csv;
 pub mod fmt;
@@ -22,6 +24,30 @@ use codespan_reporting::files::SimpleFiles;
 use codespan_reporting::term;
 use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
+
+/// Source text as the front end reads it: a leading UTF-8 byte-order mark dropped and every
+/// line ending (CRLF, or a lone CR as old Mac files have) made `\n`. Spans and line numbers refer
+/// to this text, which is also what diagnostics show, so codespan counts lines right for any of
+/// the three conventions. `dosa fmt` therefore writes `\n` line endings and no mark.
+pub fn normalize_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let t = text.strip_prefix('\u{FEFF}').unwrap_or(text);
+    if !t.contains('\r') {
+        return std::borrow::Cow::Borrowed(t);
+    }
+    let mut out = String::with_capacity(t.len());
+    let mut chars = t.chars().peekable();
+    while let Some(c) = chars.next() {
+        if c == '\r' {
+            out.push('\n');
+            if chars.peek() == Some(&'\n') {
+                chars.next();
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
 
 /// Everything one load produced: the files read, every diagnostic, and the program if clean.
 pub struct Outcome {
@@ -94,9 +120,8 @@ pub fn load_path_or_stdin(path: &str) -> Result<Program, String> {
 
 /// Check standard input, named `<stdin>`; its imports resolve from the current folder.
 pub fn check_stdin() -> Outcome {
-    let mut bytes = Vec::new();
-    match std::io::Read::read_to_end(&mut std::io::stdin(), &mut bytes) {
-        Ok(_) => check_bytes("<stdin>", bytes, None),
+    match crate::util::read_capped(std::io::stdin()) {
+        Ok(bytes) => check_bytes("<stdin>", bytes, None),
         Err(e) => io_outcome("<stdin>", &e),
     }
 }
@@ -116,7 +141,7 @@ pub fn check_bytes(name: &str, bytes: Vec<u8>, canon: Option<PathBuf>) -> Outcom
 /// Like [`load_path`], with the structured diagnostics (for tests and tools).
 pub fn check_path(path: &Path) -> Outcome {
     let display = path.display().to_string();
-    match std::fs::read(path) {
+    match crate::util::read_file_capped(path) {
         Ok(bytes) => check_bytes(&display, bytes, std::fs::canonicalize(path).ok()),
         Err(e) => io_outcome(&display, &e),
     }
@@ -203,6 +228,10 @@ struct Loader {
 
 impl Loader {
     fn add(&mut self, display: &str, text: String) -> usize {
+        let text = match normalize_text(&text) {
+            std::borrow::Cow::Borrowed(t) if t.len() == text.len() => text,
+            t => t.into_owned(),
+        };
         let id = self.files.add(display.to_string(), text.clone());
         self.sources.push(text);
         self.trees.push(ast::File::default());
@@ -279,7 +308,7 @@ impl Loader {
                 continue; // diamond: already loaded
             }
             self.done.insert(c.clone());
-            let text = match std::fs::read(&c).map(String::from_utf8) {
+            let text = match crate::util::read_file_capped(&c).map(String::from_utf8) {
                 Ok(Ok(t)) => t,
                 Ok(Err(_)) => {
                     self.blocked = true;
@@ -400,6 +429,7 @@ pub fn format_bytes(name: &str, bytes: Vec<u8>) -> Formatted {
 
 /// Format `.dosa` source canonically, keeping comments (imports are not followed).
 pub fn format_source(name: &str, text: &str) -> Formatted {
+    let text = &*normalize_text(text);
     let parsed = parse::parse(text, 0);
     if !parsed.is_clean() {
         let mut files = SimpleFiles::new();
@@ -418,6 +448,6 @@ pub fn format_source(name: &str, text: &str) -> Formatted {
 /// Parse source text into its syntax tree (`None` if it has syntax errors); spans are ignored by
 /// the tree's equality, so this is what "parse(fmt(x)) == parse(x)" compares.
 pub fn parse_tree(text: &str) -> Option<ast::File> {
-    let p = parse::parse(text, 0);
+    let p = parse::parse(&normalize_text(text), 0);
     p.is_clean().then_some(p.file)
 }
