@@ -454,7 +454,8 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
 pub fn run_baseline(a: BaselineArgs) -> Result<i32, CliError> {
     let (program, net, spec) = load(&a.common)?;
     crate::model::exact::check_arch(&program.arch).map_err(|e| CliError::Input(e.to_string()))?;
-    let model = crate::search::AnalyticalModel::new(&crate::gemmini::rules::tile_arch(&program.arch));
+    let model =
+        crate::search::AnalyticalModel::new(&crate::gemmini::rules::tile_arch(&program.arch));
     let samples = a
         .samples
         .unwrap_or(spec.starts as u64 * spec.steps as u64)

@@ -19,11 +19,11 @@
 //! `tiled_conv` and `tiled_matmul` take one more argument, a 7-letter loop-order string over
 //! N Q P K S R C, first letter innermost, taken from the mapping's DRAM level).
 
+use crate::emit::{c_identifier, EmittedFile};
 use crate::gemmini::tiler::{
     check_tiles, conv_shape, gemmini_params, mapping_to_tiles, matmul_shape, ConvTiles,
     GemminiParams, MatmulTiles, Tiles, Usage,
 };
-use crate::emit::{c_identifier, EmittedFile};
 use crate::ir::{Dim, Layer, Mapping, Program};
 use std::fmt::Write as _;
 

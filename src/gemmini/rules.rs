@@ -64,12 +64,7 @@ pub fn tile_level_problem(arch: &Arch, m: &Mapping) -> Option<String> {
 
 /// Gemmini's rules for one mapped layer on a configuration: structural legality, one tile level,
 /// and the tile within the double-buffered scratchpad and accumulator rows.
-pub fn check(
-    arch: &Arch,
-    layer: &Layer,
-    m: &Mapping,
-    p: &GemminiParams,
-) -> Result<Usage, String> {
+pub fn check(arch: &Arch, layer: &Layer, m: &Mapping, p: &GemminiParams) -> Result<Usage, String> {
     crate::passes::legal::check(arch, layer, m, p.dim)
         .map_err(|e| format!("the mapping is not legal for the layer: {e}"))?;
     if let Some(why) = tile_level_problem(arch, m) {
@@ -143,10 +138,9 @@ mod tests {
     #[test]
     fn scratchpad_loop_over_outputs_is_refused() {
         let a = gemmini_arch();
-        let m = parse_compact(
-            "L3[WIO] K2 - L2[WI] P2 K16X - L1[O] K4 C4 S3 R3 P7 Q28 C16X - L0[W] P1",
-        )
-        .unwrap();
+        let m =
+            parse_compact("L3[WIO] K2 - L2[WI] P2 K16X - L1[O] K4 C4 S3 R3 P7 Q28 C16X - L0[W] P1")
+                .unwrap();
         let why = tile_level_problem(&a, &m).unwrap();
         assert!(why.contains("temporal P2 at Scratchpad"), "{why}");
         assert!(check(&a, &layer(), &m, &GemminiParams::shipped()).is_err());
@@ -156,10 +150,9 @@ mod tests {
     fn need_is_exactly_enough_for_check() {
         let a = gemmini_arch();
         let l = layer();
-        let m = parse_compact(
-            "L3[WIO] K2 P2 - L2[WI] K16X - L1[O] K4 C4 S3 R3 P7 Q28 C16X - L0[W] P2",
-        )
-        .unwrap();
+        let m =
+            parse_compact("L3[WIO] K2 P2 - L2[WI] K16X - L1[O] K4 C4 S3 R3 P7 Q28 C16X - L0[W] P2")
+                .unwrap();
         let (sp, acc) = need(&a, &l, &m, 16).unwrap();
         let mut hw = Hardware {
             pe_dim: 16.0,

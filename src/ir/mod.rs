@@ -3,7 +3,6 @@
 //! Free of syntax: no spans, no source text. The `.dosa` front end lowers into these structs,
 //! the CSV importers build them directly, and the model, search and emitters read them.
 
-
 mod mapping;
 
 /// The built-in architecture lives with the rest of Gemmini in [`crate::gemmini`].
