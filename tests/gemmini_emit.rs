@@ -3,8 +3,8 @@
 //! stand-in header in `tests/c`, and the all-or-nothing rule for output files.
 
 use dosa::cli::emit::{emit_gemmini, emit_timeloop, ApiArg};
-use dosa::gemmini::c::{self, Api, Options};
 use dosa::emit::timeloop;
+use dosa::gemmini::c::{self, Api, Options};
 use dosa::ir::{gemmini_arch, parse_compact, Layer, LayerMapping, Network, Program, SearchSpec};
 use std::path::{Path, PathBuf};
 use std::process::Command;
