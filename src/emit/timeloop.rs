@@ -506,7 +506,7 @@ fn groups(arch: &Arch, pe: u64) -> Vec<Group> {
         let level = &arch.levels[i];
         let count = instances(level, pe);
         match out.last_mut() {
-            Some(g) if g.count == count && !(g.name == "System" && !level.is_backing) => {
+            Some(g) if g.count == count && (g.name != "System" || level.is_backing) => {
                 g.levels.push(i)
             }
             last => {
