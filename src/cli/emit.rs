@@ -41,14 +41,27 @@ pub enum EmitTarget {
         #[arg(long)]
         no_verify: bool,
     },
-    /// Timeloop v0.4 architecture, problem and mapping YAML for every mapped layer.
+    /// Timeloop architecture, problem and mapping YAML (v0.3: also an ERT) for every mapped layer.
     Timeloop {
         /// The .dosa file whose mappings to emit.
         file: PathBuf,
         /// Output folder (created if missing).
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
+        /// `v0.3`: what the shipped Timeloop (the fork behind the reference data) reads;
+        /// `v0.4`: current Timeloop and timeloopfe.
+        #[arg(long, value_enum, default_value_t = FormatArg::V03)]
+        format: FormatArg,
     },
+}
+
+/// The `--format` values of `emit timeloop`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum FormatArg {
+    #[value(name = "v0.3")]
+    V03,
+    #[value(name = "v0.4")]
+    V04,
 }
 
 /// The `--api` values.
@@ -135,9 +148,22 @@ pub fn emit_gemmini(
     Ok(msg)
 }
 
-/// `emit timeloop` on a loaded program.
+/// `emit timeloop` on a loaded program, in the default format (v0.3).
 pub fn emit_timeloop(program: &Program, out: &Path) -> Result<String, CliError> {
-    let files = timeloop::emit(program).map_err(errors)?;
+    emit_timeloop_as(program, out, FormatArg::V03)
+}
+
+/// `emit timeloop` on a loaded program, in `format`.
+pub fn emit_timeloop_as(
+    program: &Program,
+    out: &Path,
+    format: FormatArg,
+) -> Result<String, CliError> {
+    let format = match format {
+        FormatArg::V03 => timeloop::Format::V03,
+        FormatArg::V04 => timeloop::Format::V04,
+    };
+    let files = timeloop::emit_as(program, format).map_err(errors)?;
     write(out, &files)
 }
 
@@ -164,9 +190,9 @@ pub fn run(args: EmitArgs) -> Result<i32, CliError> {
                 !no_verify,
             )?
         }
-        EmitTarget::Timeloop { file, out } => {
+        EmitTarget::Timeloop { file, out, format } => {
             let program = crate::syntax::load_path(&file).map_err(CliError::Input)?;
-            emit_timeloop(&program, &out)?
+            emit_timeloop_as(&program, &out, format)?
         }
     };
     eprintln!("{msg}");

@@ -1,6 +1,6 @@
 //! Stage `emit`: see the crate documentation for where it sits in the pipeline.
 //!
-//! - [`timeloop`]: Timeloop v0.4 YAML to cross-check any result;
+//! - [`timeloop`]: Timeloop YAML (v0.3 for the shipped fork, v0.4 for current Timeloop) to cross-check any result;
 //! - [`plot`]: PNG charts (log-x scatter, log-log scatter, log-y lines) for reports;
 //! - [`curve`]: the search-curve figure.
 

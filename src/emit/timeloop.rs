@@ -1,11 +1,17 @@
-//! Timeloop v0.4 input files (architecture, problem, mapping) per mapped layer, so that anyone
-//! with Timeloop and Accelergy can cross-check a result of this project's cost model.
+//! Timeloop input files per mapped layer, so that anyone with Timeloop can cross-check a result
+//! of this project's cost model. Two input formats, because the Timeloop that generated the
+//! reference data reads only the older one:
 //!
-//! Layout: `DIR/<index>_<network.layer>/{arch,problem,mapping}.yaml`; run
-//! `timeloop-model arch.yaml problem.yaml mapping.yaml` in that folder (or load the three files
-//! with timeloopfe's `Specification.from_yaml_files`). The YAML is written by hand, in the v0.4
-//! form (`!Container`/`!Component` nodes), with the problem's dims named as in this project
-//! (R S P Q C K N; K is Timeloop's usual M).
+//! - [`Format::V03`] (nested `subtree`/`local`, `meshX`): what the DOSA fork of Timeloop
+//!   (`shared/timeloop/bin/timeloop-model`) reads. Layout
+//!   `DIR/<index>_<network.layer>/{arch,problem,mapping,ert}.yaml`; run
+//!   `timeloop-model arch.yaml problem.yaml mapping.yaml ert.yaml` in that folder. On a design
+//!   with fixed sizes it gives `dosa eval --timeloop`'s cycles and energy.
+//! - [`Format::V04`] (`!Container`/`!Component` nodes): current Timeloop and timeloopfe
+//!   (`Specification.from_yaml_files`). Layout `DIR/<index>_<network.layer>/{arch,problem,mapping}.yaml`.
+//!
+//! The YAML is written by hand, with the problem's dims named as in this project (R S P Q C K N;
+//! K is Timeloop's usual M).
 //!
 //! Sizes: Timeloop has no double buffering, so each buffer is given what a tile may use (half
 //! of the physical buffer for the double-buffered scratchpad and accumulator), which is how the
@@ -426,6 +432,390 @@ pub fn mapping_yaml(arch: &Arch, hw: &TimeloopHw, mapping: &Mapping, title: &str
     y
 }
 
+/// Which Timeloop input format to write.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Default)]
+pub enum Format {
+    /// v0.3, the default: the only format the Timeloop fork that produced the reference data
+    /// (`shared/timeloop/bin/timeloop-model`) reads, so the only one we can check against it.
+    #[default]
+    V03,
+    /// v0.4, for current Timeloop and timeloopfe, which no longer read v0.3.
+    V04,
+}
+
+/// Words a level moves per access in Timeloop, matching [`crate::model::exact::EvalOptions::timeloop`]:
+/// DRAM in blocks of 64 words, a single-instance SRAM (Gemmini's scratchpad) in rows of the
+/// PE array's width, replicated buffers word by word.
+fn block_words(level: &Level, pe: u64) -> u64 {
+    if level.is_backing {
+        64
+    } else if level.instances == Instances::Single {
+        pe
+    } else {
+        1
+    }
+}
+
+/// Whether the fork's built-in formula already gives dosa's energy per access at this level; if
+/// not, the arch must set `vector-access-energy`, since the fork ignores an ERT's buffer entries.
+fn builtin_energy(level: &Level) -> bool {
+    use crate::ir::AccessEnergy;
+    let builtin = if level.is_backing {
+        AccessEnergy::timeloop_dram(level.word_bits)
+    } else {
+        AccessEnergy::timeloop_sram(level.word_bits)
+    };
+    let close = |a: f64, b: f64| (a - b).abs() <= 1e-12 * a.abs().max(b.abs()).max(1.0);
+    match (level.energy, builtin) {
+        (AccessEnergy::Const(a), AccessEnergy::Const(b)) => close(a, b),
+        (
+            AccessEnergy::Linear { base, per_kib },
+            AccessEnergy::Linear {
+                base: b0,
+                per_kib: k0,
+            },
+        ) => close(base, b0) && close(per_kib, k0),
+        _ => false,
+    }
+}
+
+/// One v0.3 subtree: the levels (indices, outermost first) sharing an instance count.
+struct Group {
+    name: String,
+    count: u64,
+    levels: Vec<usize>,
+}
+
+/// The v0.3 nesting: the backing level in `System`, then one subtree per change in instance
+/// count going inward (`Chip`, `PECols[..]`, `PERows[..]`), and the MACs in the innermost
+/// subtree, or in one of their own if the innermost buffers are not per PE.
+fn groups(arch: &Arch, pe: u64) -> Vec<Group> {
+    let mut out: Vec<Group> = Vec::new();
+    let sub_name = |parent: u64, count: u64| -> String {
+        if count == 1 {
+            "Chip".to_string()
+        } else if count == pe && parent == 1 {
+            format!("PECols[0..{}]", pe - 1)
+        } else if count == pe * pe && parent == pe {
+            format!("PERows[0..{}]", pe - 1)
+        } else {
+            format!("PEs[0..{}]", count / parent.max(1) - 1)
+        }
+    };
+    for i in (0..arch.levels.len()).rev() {
+        let level = &arch.levels[i];
+        let count = instances(level, pe);
+        match out.last_mut() {
+            Some(g) if g.count == count && (g.name != "System" || level.is_backing) => {
+                g.levels.push(i)
+            }
+            last => {
+                let name = if last.is_none() {
+                    "System".to_string()
+                } else {
+                    sub_name(out.last().map_or(1, |g| g.count), count)
+                };
+                out.push(Group {
+                    name,
+                    count,
+                    levels: vec![i],
+                });
+            }
+        }
+    }
+    let inner = out.last().map_or(1, |g| g.count);
+    if inner < pe * pe || out.len() == 1 {
+        out.push(Group {
+            name: if inner < pe * pe {
+                sub_name(inner, pe * pe)
+            } else {
+                "Chip".to_string()
+            },
+            count: pe * pe,
+            levels: Vec::new(),
+        });
+    }
+    out
+}
+
+/// The architecture in Timeloop v0.3 form, with the attributes the reference data was generated
+/// with (`shared/timeloop/tl_eval.py`): sizes as depth x width rows of the level's block.
+pub fn arch_yaml_v03(arch: &Arch, hw: &TimeloopHw, title: &str) -> String {
+    let pe = hw.pe_dim;
+    let mut y = String::new();
+    let _ = writeln!(
+        y,
+        "# Generated by dosa: architecture `{}` for {}.",
+        comment(&arch.name),
+        comment(title)
+    );
+    let _ = writeln!(
+        y,
+        "# Timeloop v0.3 (run: timeloop-model arch.yaml problem.yaml mapping.yaml ert.yaml)."
+    );
+    let _ = writeln!(
+        y,
+        "# Buffer sizes are what one tile may use: Gemmini's C library double-buffers,"
+    );
+    let _ = writeln!(
+        y,
+        "# so a double-buffered buffer is physically twice as large (see each buffer's comment)."
+    );
+    let _ = writeln!(y, "# PE array: {pe} x {pe}.");
+    let _ = writeln!(y, "architecture:");
+    let _ = writeln!(y, "  version: 0.3");
+    let gs = groups(arch, pe);
+    for (depth, g) in gs.iter().enumerate() {
+        // Each group is the only subtree of the previous one.
+        let ind = " ".repeat(2 * depth);
+        let _ = writeln!(y, "{ind}  subtree:");
+        let _ = writeln!(y, "{ind}  - name: {}", g.name);
+        if depth == 1 {
+            let _ = writeln!(y, "{ind}    attributes:");
+            let _ = writeln!(y, "{ind}      technology: 40nm");
+        }
+        let _ = writeln!(y, "{ind}    local:");
+        for &i in &g.levels {
+            level_v03(&mut y, &ind, arch, hw, i);
+        }
+        if depth + 1 == gs.len() {
+            let _ = writeln!(y, "{ind}    - name: MACC");
+            let _ = writeln!(
+                y,
+                "{ind}      # dosa's energy: {} pJ per MAC (set in ert.yaml)",
+                num(arch.mac_energy_pj)
+            );
+            let _ = writeln!(y, "{ind}      class: intmac");
+            let _ = writeln!(y, "{ind}      attributes:");
+            let _ = writeln!(y, "{ind}        datawidth: 8");
+            let _ = writeln!(y, "{ind}        word-bits: 8");
+        }
+    }
+    y
+}
+
+fn level_v03(y: &mut String, ind: &str, arch: &Arch, hw: &TimeloopHw, i: usize) {
+    let level = &arch.levels[i];
+    let pe = hw.pe_dim;
+    let name = yaml_name(&level.name);
+    let bits = level.word_bits;
+    let block = block_words(level, pe);
+    let count = instances(level, pe);
+    let a = format!("{ind}        ");
+    let _ = writeln!(y, "{ind}    - name: {name}");
+    if level.is_backing {
+        let _ = writeln!(y, "{ind}      class: DRAM");
+    } else {
+        let usable = hw.usable_bytes[i].unwrap_or(0);
+        let note = if hw.derived[i] {
+            "derived from the mapping (the architecture leaves it free)".to_string()
+        } else if level.double_buffered {
+            format!("physical {} B, double-buffered", usable * 2)
+        } else {
+            format!("physical {usable} B")
+        };
+        let _ = writeln!(
+            y,
+            "{ind}      # {usable} B per instance x {count} instance(s), {note}; dosa's energy: {:.5} pJ per access",
+            crate::util::finite_or(level.energy.at(usable as f64 / 1024.0), 0.0)
+        );
+        let _ = writeln!(y, "{ind}      class: SRAM");
+    }
+    let _ = writeln!(y, "{ind}      attributes:");
+    let _ = writeln!(y, "{a}instances: {count}");
+    if level.is_backing {
+        let _ = writeln!(y, "{a}block_size: {block}");
+    } else {
+        let usable = hw.usable_bytes[i].unwrap_or(0);
+        let depth = usable.div_ceil(block * word_bytes(level)).max(1);
+        let _ = writeln!(y, "{a}entries: {}", depth * block);
+        let _ = writeln!(y, "{a}depth: {depth}");
+        let _ = writeln!(y, "{a}width: {}", block * u64::from(bits));
+        if count == 1 {
+            let _ = writeln!(y, "{a}meshX: 1");
+        }
+    }
+    let _ = writeln!(y, "{a}word-bits: {bits}");
+    if let Some(b) = bandwidth(level, pe) {
+        let _ = writeln!(y, "{a}shared_bandwidth: {}", num(b));
+    }
+    if !builtin_energy(level) {
+        let _ = writeln!(
+            y,
+            "{a}vector-access-energy: {}",
+            num(access_energy(level, hw, i) * block as f64)
+        );
+    }
+}
+
+/// dosa's energy per word access of level `i` at the size given to Timeloop.
+fn access_energy(level: &Level, hw: &TimeloopHw, i: usize) -> f64 {
+    let kib = hw.usable_bytes[i].unwrap_or(0) as f64 / 1024.0;
+    crate::util::finite_or(level.energy.at(kib), 0.0)
+}
+
+/// The energy reference table: the MAC's energy (the fork's default is 0.25 pJ, dosa's is the
+/// architecture's `mac_energy`) and every buffer's per-access energy. The fork takes only the MAC
+/// from it (buffers use its built-in formulas or `vector-access-energy`); other v0.3 Timeloops
+/// take all of it.
+pub fn ert_yaml_v03(arch: &Arch, hw: &TimeloopHw, title: &str) -> String {
+    let pe = hw.pe_dim;
+    let mut y = String::new();
+    let _ = writeln!(
+        y,
+        "# Generated by dosa: energy per action for {}.",
+        comment(title)
+    );
+    let _ = writeln!(y, "ERT:");
+    let _ = writeln!(y, "  version: 0.3");
+    let _ = writeln!(y, "  tables:");
+    let mut path = String::new();
+    let gs = groups(arch, pe);
+    for (k, g) in gs.iter().enumerate() {
+        if !path.is_empty() {
+            path.push('.');
+        }
+        path.push_str(&g.name);
+        let mut table = |name: &str, actions: &[&str], e: f64| {
+            let _ = writeln!(y, "  - name: {path}.{name}");
+            let _ = writeln!(y, "    actions:");
+            for act in actions {
+                let _ = writeln!(y, "    - name: {act}");
+                let _ = writeln!(y, "      arguments: null");
+                let _ = writeln!(y, "      energy: {}", num(e));
+            }
+            let _ = writeln!(y, "    - name: idle");
+            let _ = writeln!(y, "      arguments: null");
+            let _ = writeln!(y, "      energy: 0");
+        };
+        for &i in &g.levels {
+            let level = &arch.levels[i];
+            let e = access_energy(level, hw, i) * block_words(level, pe) as f64;
+            table(&yaml_name(&level.name), &["read", "write", "update"], e);
+        }
+        if k + 1 == gs.len() {
+            table(
+                "MACC",
+                &["mac_random", "mac_reused", "mac_gated"],
+                crate::util::finite_or(arch.mac_energy_pj, 0.0),
+            );
+        }
+    }
+    y
+}
+
+/// The layer as a Timeloop v0.3 convolution problem (dims R S P Q C K N).
+pub fn problem_yaml_v03(layer: &Layer, title: &str) -> String {
+    let mut y = String::new();
+    let _ = writeln!(y, "# Generated by dosa: {}.", comment(title));
+    let _ = writeln!(y, "problem:");
+    let _ = writeln!(y, "  shape:");
+    let _ = writeln!(y, "    name: CNN-Layer");
+    let _ = writeln!(y, "    dimensions: [ R, S, P, Q, C, K, N ]");
+    let _ = writeln!(y, "    coefficients:");
+    for c in ["Wstride", "Hstride", "Wdilation", "Hdilation"] {
+        let _ = writeln!(y, "    - name: {c}");
+        let _ = writeln!(y, "      default: 1");
+    }
+    let _ = writeln!(y, "    data-spaces:");
+    let _ = writeln!(y, "    - name: Weights");
+    let _ = writeln!(y, "      projection: [ [[C]], [[K]], [[R]], [[S]] ]");
+    let _ = writeln!(y, "    - name: Inputs");
+    let _ = writeln!(y, "      projection:");
+    let _ = writeln!(y, "      - [ [N] ]");
+    let _ = writeln!(y, "      - [ [C] ]");
+    let _ = writeln!(y, "      - [ [R, Wdilation], [P, Wstride] ]");
+    let _ = writeln!(y, "      - [ [S, Hdilation], [Q, Hstride] ]");
+    let _ = writeln!(y, "    - name: Outputs");
+    let _ = writeln!(y, "      projection: [ [[N]], [[K]], [[Q]], [[P]] ]");
+    let _ = writeln!(y, "      read-write: True");
+    let _ = writeln!(y, "  instance:");
+    for d in Dim::ALL {
+        let _ = writeln!(y, "    {d}: {}", layer.dim(d));
+    }
+    let _ = writeln!(y, "    Wstride: {}", layer.wstride);
+    let _ = writeln!(y, "    Hstride: {}", layer.hstride);
+    let _ = writeln!(y, "    Wdilation: {}", layer.wdilation);
+    let _ = writeln!(y, "    Hdilation: {}", layer.hdilation);
+    y
+}
+
+/// The mapping in Timeloop v0.3 form: per level (outermost first) what it keeps, its temporal
+/// loops (permutation innermost first) and, where instances fan out below it, its spatial
+/// factors, all along meshX (`split` past the last dim), as the reference data was generated.
+/// `Err` if a spatial factor sits at a level with no fan-out below it.
+pub fn mapping_yaml_v03(
+    arch: &Arch,
+    hw: &TimeloopHw,
+    mapping: &Mapping,
+    title: &str,
+) -> Result<String, String> {
+    let pe = hw.pe_dim;
+    let mut y = String::new();
+    let _ = writeln!(y, "# Generated by dosa: {}.", comment(title));
+    let _ = writeln!(y, "# Compact form: {}", comment(&mapping.to_string()));
+    let _ = writeln!(
+        y,
+        "# Permutations list loops innermost first, as Timeloop reads them."
+    );
+    let _ = writeln!(y, "mapping:");
+    for i in (0..mapping.levels.len().min(arch.levels.len())).rev() {
+        let lm = &mapping.levels[i];
+        let level = &arch.levels[i];
+        let name = yaml_name(&level.name);
+        let list = |keep: bool| -> String {
+            Tensor::ALL
+                .iter()
+                .filter(|t| level.keeps.contains(**t) == keep)
+                .map(|t| tensor_name(*t))
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        let _ = writeln!(y, "- target: {name}");
+        let _ = writeln!(y, "  type: bypass");
+        let _ = writeln!(y, "  keep: [{}]", list(true));
+        let _ = writeln!(y, "  bypass: [{}]", list(false));
+        let perm: String = lm.order.iter().rev().map(|d| d.letter()).collect();
+        let _ = writeln!(y, "- target: {name}");
+        let _ = writeln!(y, "  type: temporal");
+        let _ = writeln!(y, "  factors: {}", factors(&lm.temporal));
+        let _ = writeln!(y, "  permutation: {perm}");
+        let below = if i == 0 {
+            pe * pe
+        } else {
+            instances(&arch.levels[i - 1], pe)
+        };
+        if below > instances(level, pe) {
+            let mut order: Vec<Dim> = Dim::ALL
+                .iter()
+                .copied()
+                .filter(|d| lm.spatial[d.index()] > 1)
+                .collect();
+            order.extend(
+                Dim::ALL
+                    .iter()
+                    .copied()
+                    .filter(|d| lm.spatial[d.index()] <= 1),
+            );
+            let _ = writeln!(y, "- target: {name}");
+            let _ = writeln!(y, "  type: spatial");
+            let _ = writeln!(y, "  factors: {}", factors(&lm.spatial));
+            let _ = writeln!(
+                y,
+                "  permutation: {}",
+                order.iter().map(|d| d.letter()).collect::<String>()
+            );
+            let _ = writeln!(y, "  split: {}", Dim::ALL.len());
+        } else if lm.spatial.iter().any(|&s| s > 1) {
+            return Err(format!(
+                "level `{}` has a spatial factor but no fan-out below it",
+                level.name
+            ));
+        }
+    }
+    Ok(y)
+}
+
 fn folder_name(i: usize, label: &str) -> String {
     let safe: String = label
         .chars()
@@ -440,8 +830,14 @@ fn folder_name(i: usize, label: &str) -> String {
     format!("{i:02}_{safe}")
 }
 
-/// Files for every mapped layer, or the problems found (no files then).
+/// v0.4 files for every mapped layer, or the problems found (no files then). Kept for existing
+/// callers; [`emit_as`] chooses the format.
 pub fn emit(program: &Program) -> Result<Vec<EmittedFile>, Vec<String>> {
+    emit_as(program, Format::V04)
+}
+
+/// Files for every mapped layer in `format`, or the problems found (no files then).
+pub fn emit_as(program: &Program, format: Format) -> Result<Vec<EmittedFile>, Vec<String>> {
     let mut files = Vec::new();
     let mut errors = Vec::new();
     for m in super::mapped_layers(program)? {
@@ -469,18 +865,29 @@ pub fn emit(program: &Program) -> Result<Vec<EmittedFile>, Vec<String>> {
         }
         let dir = folder_name(i, &label);
         let title = format!("layer {label}");
-        files.push(EmittedFile {
-            path: format!("{dir}/arch.yaml"),
-            contents: arch_yaml(&program.arch, &hw, &title),
-        });
-        files.push(EmittedFile {
-            path: format!("{dir}/problem.yaml"),
-            contents: problem_yaml(layer, &title),
-        });
-        files.push(EmittedFile {
-            path: format!("{dir}/mapping.yaml"),
-            contents: mapping_yaml(&program.arch, &hw, mapping, &title),
-        });
+        let arch = &program.arch;
+        let mut add = |name: &str, contents: String| {
+            files.push(EmittedFile {
+                path: format!("{dir}/{name}"),
+                contents,
+            })
+        };
+        match format {
+            Format::V04 => {
+                add("arch.yaml", arch_yaml(arch, &hw, &title));
+                add("problem.yaml", problem_yaml(layer, &title));
+                add("mapping.yaml", mapping_yaml(arch, &hw, mapping, &title));
+            }
+            Format::V03 => match mapping_yaml_v03(arch, &hw, mapping, &title) {
+                Ok(map) => {
+                    add("arch.yaml", arch_yaml_v03(arch, &hw, &title));
+                    add("problem.yaml", problem_yaml_v03(layer, &title));
+                    add("mapping.yaml", map);
+                    add("ert.yaml", ert_yaml_v03(arch, &hw, &title));
+                }
+                Err(e) => errors.push(format!("layer `{label}` (mapping {i}): {e}")),
+            },
+        }
     }
     if errors.is_empty() {
         Ok(files)
