@@ -211,6 +211,7 @@ fn the_dosa_branch_refuses_what_it_would_run_wrongly() {
         layer: "wide".into(),
         mapping: parse_compact("L3[WIO] N1 - L2[WI] K16X - L1[O] S3 R3 Q8 P16 C16X - L0[W] N1")
             .unwrap(),
+        auto: false,
     });
     let errs = c::emit(&p, &opts(Api::Dosa)).unwrap_err();
     assert_eq!(errs.len(), 1, "{errs:?}");

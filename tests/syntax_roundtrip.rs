@@ -3,9 +3,9 @@
 //! `fmt` keeps every comment, in order.
 
 use dosa::ir::{
-    AccessEnergy, Arch, Bandwidth, Bound, Dim, HwBounds, Instances, Layer, LayerMapping, Level,
-    LevelMapping, Mapping, Network, Objective, Predictor, Program, SearchSpec, SpatialDim, Tensor,
-    TensorSet,
+    AccessEnergy, Arch, Bandwidth, Bound, Dim, HardwareMode, HwBounds, Instances, Layer,
+    LayerMapping, Level, LevelMapping, Mapping, Network, Objective, Predictor, Program, SearchSpec,
+    SpatialDim, Tensor, TensorSet,
 };
 use dosa::syntax::{format_source, load_text, parse_tree, program_to_source, Formatted};
 use dosa::util::Rng;
@@ -303,6 +303,8 @@ fn random_program(seed: u64) -> Program {
             &[Predictor::Analytical, Predictor::Dnn, Predictor::Both],
         ),
         model: (rng.below(2) == 0).then(|| pick(&mut rng, &NAMES).to_string()),
+        // Always explicit: an unset mode is resolved from the arch when the file is read.
+        hardware: Some(*pick(&mut rng, &[HardwareMode::Free, HardwareMode::Fixed])),
     };
     // Bounds no design meets are errors (`unmeetable-bound`): raise them to the least meetable.
     let mut search = search;
