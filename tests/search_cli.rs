@@ -259,3 +259,44 @@ fn every_method_writes_a_result_that_emits() {
     }
     let _ = std::fs::remove_dir_all(&base);
 }
+
+/// `--hardware fixed` on a program whose arch fixes Gemmini's sizes (the tutorial imports
+/// `gemmini.dosa`): the design keeps 16x16 and 256 / 64 KiB, `result.dosa` reproduces it and
+/// emits; without the flag the tutorial's `max_*` bounds ask for a co-design.
+#[test]
+fn fixed_hardware_keeps_the_chip() {
+    let dir = std::env::temp_dir().join(format!("dosa-fixed-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    let out = dosa_ok(
+        &quick_search(
+            &["--json", "--no-timing", "-o", d],
+            &["--hardware", "fixed"],
+        ),
+        &[],
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(v["hardware"]["pe_dim"], 16);
+    assert_eq!(v["hardware"]["scratchpad_kib"], 256.0);
+    assert_eq!(v["hardware"]["accumulator_kib"], 64.0);
+    assert_result_reproduced(&dir, "search");
+    let c = dir.join("c");
+    let result = dir.join("result.dosa");
+    dosa_ok(
+        &[
+            "emit",
+            "gemmini",
+            result.to_str().unwrap(),
+            "-o",
+            c.to_str().unwrap(),
+        ],
+        &[],
+    );
+    let free = search_json(&[]);
+    let f: serde_json::Value = serde_json::from_str(&free).unwrap();
+    assert_ne!(
+        f["hardware"], v["hardware"],
+        "the bounded co-design derives its own sizes"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -40,14 +40,7 @@ pub fn mapping_target(
             arch.name
         )
     })?;
-    let b = spec.bounds;
-    if b.pe_max.is_some() || b.sp_max_kib.is_some() || b.acc_max_kib.is_some() {
-        return Err(format!(
-            "the hardware is fixed by `{}` ({}x{} PEs and its buffers): bounds apply only when \
-             the search designs hardware (`--hardware free`)",
-            arch.name, hw.pe_dim, hw.pe_dim
-        ));
-    }
+    // Bounds are for designing hardware; the fixed sizes replace them.
     let mut s = spec.clone();
     s.bounds = design::bounds_of(arch, &hw);
     Ok((s, Some(hw)))

@@ -1959,8 +1959,13 @@ impl<'a> Checker<'a> {
             .is_some_and(|a| crate::search::design::fixed_hardware(a).is_some());
         let b = search.bounds;
         let bounded = b.pe_max.is_some() || b.sp_max_kib.is_some() || b.acc_max_kib.is_some();
-        if search.hardware.is_none() && first_arch.is_some() && fixed && !bounded {
-            search.hardware = Some(HardwareMode::Fixed);
+        // Resolved here, so that a printed program (which always spells out its arch) keeps it.
+        if search.hardware.is_none() {
+            search.hardware = Some(if first_arch.is_some() && fixed && !bounded {
+                HardwareMode::Fixed
+            } else {
+                HardwareMode::Free
+            });
         }
         if self.diags.len() > errors_before {
             return None;
