@@ -456,6 +456,8 @@ pub fn search(
             break;
         }
     }
+    let (ordered, n) = all_dram_orders(model, layers, &best, o);
+    keep(ordered, n, &mut best);
     // Buffers of a chip that exists cannot shrink.
     if model.fixed().is_none() {
         let (shrunk, n) = shrink_buffers(model, layers, &best, o);
@@ -513,6 +515,86 @@ pub fn combine(
             }
             lat += w * (costs[li].0 - c0);
             en += w * (costs[li].1 - e0);
+        }
+    }
+    evals += 1;
+    (score(model, layers, chosen), evals)
+}
+
+/// Most loops iterating at the backing level for which [`all_dram_orders`] tries every order.
+const MAX_PERMUTED: usize = 5;
+
+/// Every order of `dims` (Heap's algorithm), the input order first.
+fn permutations(dims: &[Dim]) -> Vec<Vec<Dim>> {
+    fn go(k: usize, a: &mut Vec<Dim>, out: &mut Vec<Vec<Dim>>) {
+        if k <= 1 {
+            out.push(a.clone());
+            return;
+        }
+        for i in 0..k {
+            go(k - 1, a, out);
+            let j = if k % 2 == 0 { i } else { 0 };
+            a.swap(j, k - 1);
+        }
+    }
+    let mut out = Vec::new();
+    go(dims.len(), &mut dims.to_vec(), &mut out);
+    out
+}
+
+/// The order pass made exhaustive once, on the final design: per layer every order of the loops
+/// that iterate at the backing level (when at most [`MAX_PERMUTED`] do), in the form the
+/// architecture runs ([`crate::gemmini::rules::fix_order`]), the best for the network objective
+/// kept. A few thousand exact evaluations; the per-rounding pass only tries four orders.
+pub fn all_dram_orders(
+    model: &dyn Exact,
+    layers: &[Layer],
+    best: &Scored,
+    objective: Objective,
+) -> (Scored, u64) {
+    let arch = model.arch();
+    let back = backing(arch);
+    let hw = &best.hardware;
+    let mut evals = 0;
+    let mut chosen = best.mappings.clone();
+    let mut costs = best.costs.clone();
+    let (mut lat, mut en) = (best.latency, best.energy);
+    for (li, layer) in layers.iter().enumerate() {
+        let top = &chosen[li].levels[back];
+        let active: Vec<Dim> = top
+            .order
+            .iter()
+            .copied()
+            .filter(|d| top.temporal[d.index()] > 1)
+            .collect();
+        if active.len() < 2 || active.len() > MAX_PERMUTED {
+            continue;
+        }
+        let w = layer.count as f64;
+        let (c0, e0) = costs[li];
+        let mut best_v = with_layer(objective, (lat, en), w, (c0, e0), (c0, e0));
+        let mut pick: Option<(Mapping, (f64, f64))> = None;
+        for order in permutations(&active) {
+            let mut m = chosen[li].clone();
+            m.levels[back].order = order;
+            m.levels[back].normalize_order();
+            crate::gemmini::rules::fix_order(arch, &mut m);
+            if m == chosen[li] {
+                continue;
+            }
+            let c = model.cost(layer, &m, hw);
+            evals += 1;
+            let v = with_layer(objective, (lat, en), w, (c0, e0), c);
+            if v < best_v * (1.0 - 1e-12) {
+                best_v = v;
+                pick = Some((m, c));
+            }
+        }
+        if let Some((m, c)) = pick {
+            chosen[li] = m;
+            costs[li] = c;
+            lat += w * (c.0 - c0);
+            en += w * (c.1 - e0);
         }
     }
     evals += 1;
@@ -711,4 +793,20 @@ pub fn shrink_buffers(
         }
     }
     (best, evals)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn permutations_are_all_distinct_orders() {
+        let p = permutations(&[Dim::K, Dim::P, Dim::C, Dim::Q]);
+        assert_eq!(p.len(), 24);
+        assert_eq!(p[0], vec![Dim::K, Dim::P, Dim::C, Dim::Q]);
+        let mut s = p.clone();
+        s.sort_by_key(|o| o.iter().map(|d| d.index()).collect::<Vec<_>>());
+        s.dedup();
+        assert_eq!(s.len(), 24);
+    }
 }
