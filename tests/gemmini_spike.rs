@@ -243,3 +243,82 @@ fn a_tile_beyond_the_accumulator_is_not_run_silently() {
     assert!(log.contains("not enough accumulator space"), "{log}");
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// The user's flow end to end: a small network searched with the hardware bounded to Gemmini's
+/// sizes, its `result.dosa` emitted, built against the real headers and run on Spike, for both
+/// APIs: every layer's mapped and `_auto` runs match the reference. Then the `gemmini-default`
+/// baseline's `result.dosa` (every layer `auto`) the same way.
+#[test]
+fn a_searched_design_runs_correctly_on_spike() {
+    let Some(g) = spike() else { return };
+    let dir = scratch("spike_searched");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("net.dosa");
+    std::fs::write(
+        &src,
+        "network s {\n  conv a R=3 S=3 P=8 Q=8 C=16 K=32\n  conv b R=1 S=1 P=8 Q=8 C=32 K=48 stride=1\n  \
+         conv c R=3 S=3 P=4 Q=4 C=48 K=16 stride=2\n  matmul m M=24 K=96 N=40\n}\n",
+    )
+    .unwrap();
+    let dosa = |args: &[&str]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dosa {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let (d, b) = (dir.join("d"), dir.join("b"));
+    dosa(&[
+        "search",
+        &s(&src),
+        "--pe-max",
+        "16",
+        "--sp-max-kib",
+        "256",
+        "--acc-max-kib",
+        "64",
+        "--starts",
+        "2",
+        "--steps",
+        "200",
+        "--round-every",
+        "100",
+        "-o",
+        &s(&d),
+    ]);
+    dosa(&[
+        "baseline",
+        &s(&src),
+        "--kind",
+        "gemmini-default",
+        "-o",
+        &s(&b),
+    ]);
+    for (result, tag) in [
+        (d.join("result.dosa"), "searched"),
+        (b.join("result.dosa"), "auto"),
+    ] {
+        for tree in [Tree::Dev, Tree::Dosa] {
+            let out = dir.join(format!("c_{tag}_{}", tree.api()));
+            dosa(&[
+                "emit",
+                "gemmini",
+                &s(&result),
+                "-o",
+                &s(&out),
+                "--api",
+                tree.api(),
+            ]);
+            let (code, log) = run(&g, tree, &out, tag);
+            assert_eq!(code, Some(0), "{log}");
+            let lines = verify_lines(&log);
+            assert_eq!(lines.len(), 8, "{log}");
+            assert!(lines.iter().all(|(_, _, n)| *n == 0), "{log}");
+        }
+    }
+}
