@@ -99,12 +99,23 @@ def proc_cpu(pid):
 
 
 def child_pid(pid):
+    """The process `timeout` started (the mapper), or None while there is none."""
     try:
         with open(f"/proc/{pid}/task/{pid}/children") as f:
             kids = f.read().split()
         return int(kids[0]) if kids else None
     except OSError:
-        return None
+        pass
+    # kernels without /proc/PID/task/TID/children: look for a process whose parent is `pid`
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        return int(entry)
+            except (OSError, IndexError, ValueError):
+                continue
+    return None
 
 
 def run_mapper(tlbin, d, budget, threads):
