@@ -37,11 +37,20 @@ MAPPER = {
 }
 
 
-def constraints():
-    """What dosa's mappings may do on Gemmini (src/gemmini/rules.rs, examples/gemmini.dosa)."""
+def constraints(gemmini_rules):
+    """What dosa's mappings may do on Gemmini (src/gemmini/rules.rs, examples/gemmini.dosa).
+    gemmini_rules: also the two rules of Gemmini's C library that dosa obeys: one tile level (no
+    temporal loop at the Scratchpad) and split reduction loops innermost at DRAM (here in the
+    fixed order C, R, S from the inside, which dosa does not impose among them)."""
     def keep(target, k, b):
         return {"target": target, "type": "bypass", "keep": k, "bypass": b}
-    return {"mapspace": {"constraints": [
+    extra = []
+    if gemmini_rules:
+        extra.append({"target": "Scratchpad", "type": "temporal",
+                      "factors": "R=1 S=1 P=1 Q=1 C=1 K=1 N=1"})
+        # a partial permutation fixes the innermost loops; the others stay free
+        extra.append({"target": "DRAM", "type": "temporal", "permutation": "CRS"})
+    return {"mapspace": {"constraints": extra + [
         keep("Registers", ["Weights"], ["Inputs", "Outputs"]),
         keep("Accumulator", ["Outputs"], ["Weights", "Inputs"]),
         keep("Scratchpad", ["Weights", "Inputs"], ["Outputs"]),
@@ -159,6 +168,7 @@ def main():
     ap.add_argument("--layers", type=int, default=0)
     ap.add_argument("--budget", type=float, default=480)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--gemmini-rules", action="store_true")
     a = ap.parse_args()
 
     report = json.load(open(os.path.join(a.work, "search", "report.json")))
@@ -173,7 +183,8 @@ def main():
     print(f"hardware: {hw['pe_dim']}x{hw['pe_dim']} PEs, scratchpad {hw['scratchpad_kib']:g} KiB "
           f"(usable {hw['scratchpad_usable_kib']:g}), accumulator {hw['accumulator_kib']:g} KiB "
           f"(usable {hw['accumulator_usable_kib']:g}); mapper: random-pruned, EDP, "
-          f"{a.threads} thread(s), budget {a.budget:g} CPU-s per layer", file=sys.stderr)
+          f"{a.threads} thread(s), budget {a.budget:g} CPU-s per layer"
+          + (", Gemmini's rules" if a.gemmini_rules else ""), file=sys.stderr)
 
     mapper_cfg = json.loads(json.dumps(MAPPER))
     mapper_cfg["mapper"]["num-threads"] = a.threads
@@ -192,7 +203,7 @@ def main():
         with open(os.path.join(mdir, "mapper.yaml"), "w") as f:
             yaml.safe_dump(mapper_cfg, f, sort_keys=False)
         with open(os.path.join(mdir, "constraints.yaml"), "w") as f:
-            yaml.safe_dump(constraints(), f, sort_keys=False)
+            yaml.safe_dump(constraints(a.gemmini_rules), f, sort_keys=False)
         print(f"{dname}: timeloop-mapper ...", file=sys.stderr, flush=True)
         cpu = run_mapper(a.tlbin, mdir, a.budget, a.threads)
         best = os.path.join(mdir, "timeloop-mapper.map.yaml")
@@ -241,7 +252,10 @@ def main():
         print(f"these layers as one network (count-weighted cycles x uJ): dosa {net('dosa'):.4g}, "
               f"mapper {net('mapper'):.4g}, mapper / dosa {net('mapper') / net('dosa'):.3f}")
     cpu = sum(r["cpu"] for r in rows)
-    print(f"mapper budget {a.budget:g} CPU-s per layer, {a.threads} thread(s); "
+    print(f"mapper budget {a.budget:g} CPU-s per layer, {a.threads} thread(s)"
+          + (", Gemmini's rules (one tile level, C R S innermost at DRAM)" if a.gemmini_rules
+             else "")
+          + "; "
           f"{cpu:.0f} CPU-s used in all")
 
 

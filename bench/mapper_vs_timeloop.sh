@@ -2,7 +2,8 @@
 # dosa's mappings vs Timeloop's own mapper, on fixed Gemmini (16x16 PEs, 256 KiB scratchpad and
 # 64 KiB accumulator physical, 128 / 32 KiB usable), both scored by timeloop-model.
 #
-#   bench/mapper_vs_timeloop.sh [NET.dosa] [--layers N] [--budget SECONDS] [--threads T] [--keep DIR]
+#   bench/mapper_vs_timeloop.sh [NET.dosa] [--layers N] [--budget SECONDS] [--threads T]
+#                               [--gemmini-rules] [--keep DIR]
 #
 # 1. `dosa search` maps NET (default examples/resnet50.dosa) onto examples/gemmini.dosa with
 #    `--hardware fixed`; `dosa emit timeloop --format v0.3` writes each layer's arch/problem/
@@ -10,7 +11,10 @@
 # 2. Per layer (the first N with --layers N): timeloop-mapper (random-pruned, EDP) runs on the same
 #    arch/problem/ert with mapspace constraints matching what dosa may do on Gemmini, for about
 #    --budget CPU-seconds (default 480), stopped with SIGINT (it then writes its best mapping);
-#    its best mapping and dosa's are both rescored with timeloop-model.
+#    its best mapping and dosa's are both rescored with timeloop-model. --gemmini-rules adds the
+#    two rules of Gemmini's C library that dosa obeys: no temporal loop at the Scratchpad (one
+#    tile level) and split reduction loops innermost at DRAM (fixed as C, R, S from the inside).
+#    Without it the mapper may find mappings Gemmini cannot run.
 # 3. Prints a markdown table (EDP = cycles x uJ) and the geometric mean of mapper/dosa.
 #
 # Needs: python3 with PyYAML, coreutils `timeout`, the dosa binary ($DOSA, else
@@ -30,11 +34,13 @@ layers=0
 budget=480
 threads="$(nproc 2>/dev/null || echo 2)"
 keep=""
+rules=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --layers) [ $# -ge 2 ] || die "--layers needs a value"; layers="$2"; shift 2 ;;
     --budget) [ $# -ge 2 ] || die "--budget needs a value"; budget="$2"; shift 2 ;;
     --threads) [ $# -ge 2 ] || die "--threads needs a value"; threads="$2"; shift 2 ;;
+    --gemmini-rules) rules=(--gemmini-rules); shift ;;
     --keep) [ $# -ge 2 ] || die "--keep needs a value"; keep="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -78,4 +84,4 @@ echo "dosa search (fixed Gemmini) on $(basename "$net") ..." >&2
   || { cat "$work/emit.log" >&2; die "dosa emit timeloop failed"; }
 
 python3 "$here/mapper_vs_timeloop.py" --work "$work" --tlbin "$tlbin" --layers "$layers" \
-  --budget "$budget" --threads "$threads"
+  --budget "$budget" --threads "$threads" "${rules[@]}"
