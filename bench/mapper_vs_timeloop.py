@@ -1,0 +1,263 @@
+#!/usr/bin/env python3
+"""Per-layer half of bench/mapper_vs_timeloop.sh (run that script, not this one).
+
+Given WORK/search/report.json and WORK/tl/NN_net.layer/{arch,problem,mapping,ert}.yaml (from
+`dosa search -o` and `dosa emit timeloop --format v0.3`), for each layer: runs timeloop-mapper
+with Gemmini's mapspace constraints for about BUDGET CPU-seconds, rescores its best mapping and
+dosa's mapping with timeloop-model, and prints a markdown table.
+"""
+import argparse
+import json
+import math
+import os
+import re
+import resource
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import yaml
+
+DIM = 16  # Gemmini's PE array side, as fixed by examples/gemmini.dosa
+
+MAPPER = {
+    "mapper": {
+        "algorithm": "random-pruned",
+        "optimization-metrics": ["edp"],
+        "num-threads": None,  # filled in
+        # Both stop rules off: the search runs until the CPU budget is spent and it gets SIGINT.
+        "timeout": 0,  # consecutive invalid mappings before a thread stops (0: never)
+        "victory-condition": 0,  # consecutive non-improving valid mappings (0: never)
+        "max-permutations-per-if-visit": 16,
+        "live-status": False,
+        "log-stats": False,
+    }
+}
+
+
+def constraints(gemmini_rules):
+    """What dosa's mappings may do on Gemmini (src/gemmini/rules.rs, examples/gemmini.dosa).
+    gemmini_rules: also the two rules of Gemmini's C library that dosa obeys: one tile level (no
+    temporal loop at the Scratchpad) and split reduction loops innermost at DRAM (here in the
+    fixed order C, R, S from the inside, which dosa does not impose among them)."""
+    def keep(target, k, b):
+        return {"target": target, "type": "bypass", "keep": k, "bypass": b}
+    extra = []
+    if gemmini_rules:
+        extra.append({"target": "Scratchpad", "type": "temporal",
+                      "factors": "R=1 S=1 P=1 Q=1 C=1 K=1 N=1"})
+        # a partial permutation fixes the innermost loops; the others stay free
+        extra.append({"target": "DRAM", "type": "temporal", "permutation": "CRS"})
+    return {"mapspace": {"constraints": extra + [
+        keep("Registers", ["Weights"], ["Inputs", "Outputs"]),
+        keep("Accumulator", ["Outputs"], ["Weights", "Inputs"]),
+        keep("Scratchpad", ["Weights", "Inputs"], ["Outputs"]),
+        keep("DRAM", ["Weights", "Inputs", "Outputs"], []),
+        # a held weight is reused across output pixels only
+        {"target": "Registers", "type": "temporal", "factors": "R=1 S=1 C=1 K=1 N=1"},
+        # C over the PE rows, K over the PE columns, at most DIM each (the arch's fanout)
+        {"target": "Accumulator", "type": "spatial",
+         "factors": f"R=1 S=1 P=1 Q=1 K=1 N=1 C<={DIM}", "permutation": "CRSPQKN", "split": 7},
+        {"target": "Scratchpad", "type": "spatial",
+         "factors": f"R=1 S=1 P=1 Q=1 C=1 N=1 K<={DIM}", "permutation": "KRSPQCN", "split": 7},
+    ]}}
+
+
+def die(msg):
+    print(f"mapper_vs_timeloop: error: {msg}", file=sys.stderr)
+    sys.exit(1)
+
+
+def parse_stats(path):
+    """(cycles, energy in uJ) from a timeloop-model stats file."""
+    text = open(path).read()
+    m = re.search(r"^Summary Stats.*?^Cycles:\s*(\d+)\s*$.*?^Energy:\s*([0-9.eE+-]+)\s*uJ",
+                  text, re.S | re.M)
+    if not m:
+        raise RuntimeError(f"no Summary Stats in {path}")
+    cycles, energy = int(m.group(1)), float(m.group(2))
+    # The summary rounds energy to 0.01 uJ; the component totals give it to 0.01 pJ.
+    parts = re.findall(r"^\s*(?:Energy|Temporal Reduction Energy|Address Generation Energy|"
+                       r"Spatial Reduction Energy) \(total\)\s*:\s*([0-9.eE+-]+)\s*pJ", text, re.M)
+    fine = sum(float(x) for x in parts) / 1e6
+    if parts and abs(fine - energy) <= 0.0051 + 1e-6 * energy:
+        energy = fine
+    return cycles, energy
+
+
+def run_model(tlbin, d, files):
+    p = subprocess.run([os.path.join(tlbin, "timeloop-model")] + files, cwd=d,
+                       stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    stats = os.path.join(d, "timeloop-model.stats.txt")
+    if p.returncode != 0 or not os.path.exists(stats):
+        tail = " | ".join(p.stdout.splitlines()[-3:])
+        raise RuntimeError(f"timeloop-model failed in {d} (rc={p.returncode}): {tail}")
+    return parse_stats(stats)
+
+
+def proc_cpu(pid):
+    """CPU seconds (user + system) of a live process, 0 if it is gone."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    except (OSError, IndexError, ValueError):
+        return 0.0
+
+
+def child_pid(pid):
+    """The process `timeout` started (the mapper), or None while there is none."""
+    try:
+        with open(f"/proc/{pid}/task/{pid}/children") as f:
+            kids = f.read().split()
+        return int(kids[0]) if kids else None
+    except OSError:
+        pass
+    # kernels without /proc/PID/task/TID/children: look for a process whose parent is `pid`
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        return int(entry)
+            except (OSError, IndexError, ValueError):
+                continue
+    return None
+
+
+def run_mapper(tlbin, d, budget, threads):
+    """timeloop-mapper under `timeout`, interrupted (SIGINT: it stops and writes its best
+    mapping) once it has used `budget` CPU-seconds, or after budget + 60 wall seconds on a
+    machine too busy to give it that. Returns the CPU seconds it used."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    wall_cap = budget + 60
+    cmd = ["timeout", "-s", "INT", "-k", "60", f"{wall_cap:.0f}",
+           os.path.join(tlbin, "timeloop-mapper"),
+           "arch.yaml", "problem.yaml", "ert.yaml", "mapper.yaml", "constraints.yaml"]
+    with open(os.path.join(d, "mapper.log"), "w") as log:
+        p = subprocess.Popen(cmd, cwd=d, stdout=log, stderr=subprocess.STDOUT)
+        mapper, sent = None, False
+        while p.poll() is None:
+            time.sleep(0.25)
+            mapper = mapper or child_pid(p.pid)
+            if mapper and not sent and proc_cpu(mapper) >= budget:
+                try:
+                    os.kill(mapper, signal.SIGINT)
+                except ProcessLookupError:
+                    pass
+                sent = True
+        rc = p.wait()
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    if rc not in (0, 124, 130, -2) and not sent:
+        tail = " | ".join(open(os.path.join(d, "mapper.log")).read().splitlines()[-3:])
+        raise RuntimeError(f"timeloop-mapper failed in {d} (rc={rc}): {tail}")
+    return cpu
+
+
+def fmt(x):
+    return f"{x:.4g}" if x is not None else "-"
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__)
+    ap.add_argument("--work", required=True)
+    ap.add_argument("--tlbin", required=True)
+    ap.add_argument("--layers", type=int, default=0)
+    ap.add_argument("--budget", type=float, default=480)
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--gemmini-rules", action="store_true")
+    a = ap.parse_args()
+
+    report = json.load(open(os.path.join(a.work, "search", "report.json")))
+    layers = report["layers"]
+    tl = os.path.join(a.work, "tl")
+    dirs = sorted(x for x in os.listdir(tl) if os.path.isdir(os.path.join(tl, x)))
+    if len(dirs) != len(layers):
+        die(f"{len(dirs)} emitted layer folders but {len(layers)} layers in report.json")
+    if a.layers:
+        dirs, layers = dirs[:a.layers], layers[:a.layers]
+    hw = report["hardware"]
+    print(f"hardware: {hw['pe_dim']}x{hw['pe_dim']} PEs, scratchpad {hw['scratchpad_kib']:g} KiB "
+          f"(usable {hw['scratchpad_usable_kib']:g}), accumulator {hw['accumulator_kib']:g} KiB "
+          f"(usable {hw['accumulator_usable_kib']:g}); mapper: random-pruned, EDP, "
+          f"{a.threads} thread(s), budget {a.budget:g} CPU-s per layer"
+          + (", Gemmini's rules" if a.gemmini_rules else ""), file=sys.stderr)
+
+    mapper_cfg = json.loads(json.dumps(MAPPER))
+    mapper_cfg["mapper"]["num-threads"] = a.threads
+    rows = []
+    for dname, layer in zip(dirs, layers):
+        if not dname.endswith("." + layer["name"]):
+            die(f"layer folder {dname} does not match report layer {layer['name']}")
+        src = os.path.join(tl, dname)
+        # dosa's own mapping, rescored
+        dosa = run_model(a.tlbin, src, ["arch.yaml", "problem.yaml", "mapping.yaml", "ert.yaml"])
+        # Timeloop's mapper on the same arch/problem/ert
+        mdir = os.path.join(a.work, "mapper", dname)
+        os.makedirs(mdir, exist_ok=True)
+        for f in ("arch.yaml", "problem.yaml", "ert.yaml"):
+            shutil.copy(os.path.join(src, f), mdir)
+        with open(os.path.join(mdir, "mapper.yaml"), "w") as f:
+            yaml.safe_dump(mapper_cfg, f, sort_keys=False)
+        with open(os.path.join(mdir, "constraints.yaml"), "w") as f:
+            yaml.safe_dump(constraints(a.gemmini_rules), f, sort_keys=False)
+        print(f"{dname}: timeloop-mapper ...", file=sys.stderr, flush=True)
+        cpu = run_mapper(a.tlbin, mdir, a.budget, a.threads)
+        best = os.path.join(mdir, "timeloop-mapper.map.yaml")
+        tm = None
+        if os.path.exists(best) and os.path.getsize(best) > 0:
+            rdir = os.path.join(mdir, "rescore")
+            os.makedirs(rdir, exist_ok=True)
+            for f in ("arch.yaml", "problem.yaml", "ert.yaml"):
+                shutil.copy(os.path.join(src, f), rdir)
+            shutil.copy(best, os.path.join(rdir, "mapping.yaml"))
+            tm = run_model(a.tlbin, rdir, ["arch.yaml", "problem.yaml", "mapping.yaml", "ert.yaml"])
+        else:
+            print(f"{dname}: the mapper found no valid mapping", file=sys.stderr)
+        rows.append({"layer": layer["name"], "count": layer["count"], "dosa": dosa, "mapper": tm,
+                     "cpu": cpu})
+        d_edp = dosa[0] * dosa[1]
+        m_edp = tm[0] * tm[1] if tm else None
+        print(f"{dname}: dosa EDP {fmt(d_edp)}, mapper EDP {fmt(m_edp)}, mapper {cpu:.1f} CPU-s",
+              file=sys.stderr, flush=True)
+
+    with open(os.path.join(a.work, "results.json"), "w") as f:
+        json.dump(rows, f, indent=1)
+
+    print("| layer | count | dosa EDP (timeloop-model) | timeloop-mapper EDP (timeloop-model) "
+          "| mapper / dosa | mapper CPU s |")
+    print("|---|---|---|---|---|---|")
+    logs = []
+    for r in rows:
+        d_edp = r["dosa"][0] * r["dosa"][1]
+        m_edp = r["mapper"][0] * r["mapper"][1] if r["mapper"] else None
+        ratio = m_edp / d_edp if m_edp else None
+        if ratio:
+            logs.append(math.log(ratio))
+        print(f"| {r['layer']} | {r['count']} | {fmt(d_edp)} | {fmt(m_edp)} | "
+              f"{(f'{ratio:.3f}' if ratio else 'no mapping')} | {r['cpu']:.1f} |")
+    print()
+    if logs:
+        print(f"geometric mean of mapper / dosa over {len(logs)} layer(s): "
+              f"{math.exp(sum(logs) / len(logs)):.3f} (above 1: dosa's mapping is better)")
+    both = [r for r in rows if r["mapper"]]
+    if both:
+        def net(k):
+            cyc = sum(r["count"] * r[k][0] for r in both)
+            en = sum(r["count"] * r[k][1] for r in both)
+            return cyc * en
+        print(f"these layers as one network (count-weighted cycles x uJ): dosa {net('dosa'):.4g}, "
+              f"mapper {net('mapper'):.4g}, mapper / dosa {net('mapper') / net('dosa'):.3f}")
+    cpu = sum(r["cpu"] for r in rows)
+    print(f"mapper budget {a.budget:g} CPU-s per layer, {a.threads} thread(s)"
+          + (", Gemmini's rules (one tile level, C R S innermost at DRAM)" if a.gemmini_rules
+             else "")
+          + "; "
+          f"{cpu:.0f} CPU-s used in all")
+
+
+if __name__ == "__main__":
+    main()
