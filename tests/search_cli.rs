@@ -300,3 +300,40 @@ fn fixed_hardware_keeps_the_chip() {
     );
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+/// `--compare --json` is one document with every method's full report and the floor (each
+/// report carrying the floor too), byte-identical to `compare.json`; `-o` also writes each
+/// baseline's `result.dosa` and `report.json` in its own folder, and those reproduce.
+#[test]
+fn compare_json_is_one_document_and_every_method_gets_a_folder() {
+    let dir = std::env::temp_dir().join(format!("dosa-compare-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    let d = dir.to_str().unwrap();
+    let out = dosa_ok(
+        &quick_search(&["--compare", "--json", "--no-timing", "-o", d], &[]),
+        &[],
+    );
+    assert_eq!(
+        out,
+        std::fs::read_to_string(dir.join("compare.json")).unwrap()
+    );
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let methods: Vec<&str> = v["methods"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["method"].as_str().unwrap())
+        .collect();
+    assert_eq!(methods, ["search", "random", "bo", "gemmini-default"]);
+    let floor = v["floor"]["edp"].as_f64().unwrap();
+    assert!(floor > 0.0);
+    for m in v["methods"].as_array().unwrap() {
+        assert_eq!(m["floor"]["edp"].as_f64(), Some(floor));
+        assert!(m["network"]["edp"].as_f64().unwrap() >= floor);
+        assert!(!m["layers"].as_array().unwrap().is_empty());
+    }
+    for method in ["random", "bo", "gemmini-default"] {
+        assert_result_reproduced(&dir.join(method), method);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}

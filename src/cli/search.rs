@@ -220,6 +220,7 @@ fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
 }
 
 /// Print or write a finished run.
+#[allow(clippy::too_many_arguments)]
 fn finish(
     c: &Common,
     program: &Program,
@@ -227,9 +228,34 @@ fn finish(
     spec: &SearchSpec,
     s: &Scored,
     reports: &[&Report],
-    floor: Option<f64>,
+    others: &[&Scored],
+    floor: f64,
 ) -> Result<i32, CliError> {
+    let floor_report = crate::search::report::FloorReport {
+        edp: crate::util::finite_or(floor, 0.0),
+    };
+    let reports: Vec<Report> = reports
+        .iter()
+        .map(|r| {
+            let mut r = (*r).clone();
+            r.floor = Some(floor_report.clone());
+            r
+        })
+        .collect();
+    let reports: Vec<&Report> = reports.iter().collect();
+    let reports = &reports[..];
+    let compare = reports.len() > 1;
+    let floor = compare.then_some(floor);
     let main = reports[0];
+    let comparison = || {
+        let doc = crate::search::report::Comparison {
+            methods: reports.to_vec(),
+            floor: floor_report.clone(),
+        };
+        let mut j = serde_json::to_string_pretty(&doc).unwrap_or_else(|_| "{}".into());
+        j.push('\n');
+        j
+    };
     let layer_values = net.layers.iter().zip(&s.costs).map(|(l, c)| {
         crate::model::report::finite_values(
             &format!("layer `{}.{}`", net.name, l.name),
@@ -266,13 +292,28 @@ fn finish(
             ("curve.csv", curve_csv(reports).into_bytes()),
             ("curve.png", png),
         ];
-        if reports.len() > 1 {
+        // Every other method's design in its own folder.
+        let mut names: Vec<String> = Vec::new();
+        let mut bodies: Vec<Vec<u8>> = Vec::new();
+        for (r, o) in reports[1..].iter().zip(others) {
+            let src =
+                crate::syntax::program_to_source(&result_program(&program.arch, net, o, spec));
+            names.push(format!("{}/result.dosa", r.method));
+            bodies.push(src.into_bytes());
+            names.push(format!("{}/report.json", r.method));
+            bodies.push(report_json(r).into_bytes());
+        }
+        files.extend(names.iter().map(|n| n.as_str()).zip(bodies));
+        if compare {
             files.push(("compare.txt", comparison_table(reports, floor).into_bytes()));
+            files.push(("compare.json", comparison().into_bytes()));
         }
         write_dir(dir, &files)
             .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", dir.display())))?;
     }
-    if c.json {
+    if c.json && compare {
+        out!("{}", comparison());
+    } else if c.json {
         out!("{}", report_json(main));
     } else {
         for r in reports {
@@ -500,13 +541,22 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
         &res.best,
         res.curve.clone(),
     );
-    if !a.compare {
-        return finish(&a.common, &program, &net, &spec, &res.best, &[&r], None);
-    }
-    let (_, rr) = run_random(engine.exact(), &net, run, res.evaluations, &a.common);
-    let (_, br) = run_bo(engine.exact(), &net, run, res.evaluations, &a.common);
-    let (_, gr) = run_gemmini(engine.exact(), &net, run, &a.common)?;
     let floor = edp_floor(&program.arch, &net, run);
+    if !a.compare {
+        return finish(
+            &a.common,
+            &program,
+            &net,
+            &spec,
+            &res.best,
+            &[&r],
+            &[],
+            floor,
+        );
+    }
+    let (rs, rr) = run_random(engine.exact(), &net, run, res.evaluations, &a.common);
+    let (bs, br) = run_bo(engine.exact(), &net, run, res.evaluations, &a.common);
+    let (gs, gr) = run_gemmini(engine.exact(), &net, run, &a.common)?;
     finish(
         &a.common,
         &program,
@@ -514,7 +564,8 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
         &spec,
         &res.best,
         &[&r, &rr, &br, &gr],
-        Some(floor),
+        &[&rs, &bs, &gs],
+        floor,
     )
 }
 
@@ -536,5 +587,6 @@ pub fn run_baseline(a: BaselineArgs) -> Result<i32, CliError> {
         BaselineKind::Bo => run_bo(&model, &net, &spec, samples, &a.common),
         BaselineKind::GemminiDefault => run_gemmini(&model, &net, &spec, &a.common)?,
     };
-    finish(&a.common, &program, &net, &spec, &s, &[&r], None)
+    let floor = edp_floor(&program.arch, &net, &spec);
+    finish(&a.common, &program, &net, &spec, &s, &[&r], &[], floor)
 }

@@ -410,6 +410,7 @@ pub fn report(
                 energy_uj: finite_or(c.1, 0.0),
             })
             .collect(),
+        floor: None,
         curve,
     }
 }

@@ -137,7 +137,11 @@ pub fn report_json(r: &Report) -> String {
 pub fn write_dir(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
     std::fs::create_dir_all(dir)?;
     for (name, bytes) in files {
-        crate::util::write_atomic(&dir.join(name), bytes)?;
+        let path = dir.join(name);
+        if let Some(parent) = path.parent() {
+            std::fs::create_dir_all(parent)?;
+        }
+        crate::util::write_atomic(&path, bytes)?;
     }
     Ok(())
 }

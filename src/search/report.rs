@@ -35,6 +35,20 @@ pub struct LayerReport {
     pub energy_uj: f64,
 }
 
+/// A strict lower bound on network EDP under the cost model.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FloorReport {
+    pub edp: f64,
+}
+
+/// What `search --compare --json` prints and writes as `compare.json`: every method's full
+/// report and the floor, in one document.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comparison<'a> {
+    pub methods: Vec<&'a Report>,
+    pub floor: FloorReport,
+}
+
 /// A method's result. `seconds` is the only field that varies between runs with the same seed.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Report {
@@ -46,6 +60,10 @@ pub struct Report {
     pub hardware: HardwareReport,
     pub network: NetworkReport,
     pub layers: Vec<LayerReport>,
+    /// The EDP floor for the same network and bounds ([`super::floor`]): how far the design is
+    /// from the limit, read from one run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub floor: Option<FloorReport>,
     /// Best objective value seen so far against cost-model evaluations (for the curve plot).
     #[serde(skip)]
     pub curve: Vec<(u64, f64)>,
