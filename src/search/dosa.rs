@@ -458,6 +458,18 @@ pub fn search(
     }
     let (ordered, n) = all_dram_orders(model, layers, &best, o);
     keep(ordered, n, &mut best);
+    // On a chip that exists the hardware cannot move, so what is left to find is in the
+    // mappings' discrete neighbourhood: pairs of prime moves escape single-move optima.
+    if model.fixed().is_some() {
+        for _ in 0..PAIR_ROUNDS {
+            let (paired, n) = polish_pairs(model, layers, &best, o);
+            if !keep(paired, n, &mut best) {
+                break;
+            }
+            let (polished, n) = polish(model, layers, &best, o);
+            keep(polished, n, &mut best);
+        }
+    }
     // Buffers of a chip that exists cannot shrink.
     if model.fixed().is_none() {
         let (shrunk, n) = shrink_buffers(model, layers, &best, o);
@@ -695,6 +707,60 @@ pub fn polish(
         }
         if !improved {
             break;
+        }
+    }
+    evals += 1;
+    (score(model, layers, chosen), evals)
+}
+
+/// Most rounds of [`polish_pairs`] (each followed by [`polish`]).
+const PAIR_ROUNDS: usize = 4;
+
+/// The polish pass with two prime moves at once ([`prime_moves`] of every [`prime_moves`]
+/// result), each layer once, the best that fits and lowers the network objective kept. Quadratic
+/// in the moves (a few thousand exact evaluations per layer), so it runs once, for fixed
+/// hardware only.
+pub fn polish_pairs(
+    model: &dyn Exact,
+    layers: &[Layer],
+    best: &Scored,
+    objective: Objective,
+) -> (Scored, u64) {
+    let arch = model.arch();
+    let hw = &best.hardware;
+    let pe_cap = hw.pe_dim.max(1.0) as u64;
+    let mut evals = 0;
+    let mut chosen = best.mappings.clone();
+    let mut costs = best.costs.clone();
+    let (mut lat, mut en) = (best.latency, best.energy);
+    for (li, layer) in layers.iter().enumerate() {
+        let w = layer.count as f64;
+        let (c0, e0) = costs[li];
+        let value = |c: f64, e: f64| with_layer(objective, (lat, en), w, (c0, e0), (c, e));
+        let current = value(c0, e0);
+        let mut pick: Option<(f64, Mapping, (f64, f64))> = None;
+        let mut seen = std::collections::HashSet::new();
+        for m1 in prime_moves(arch, &chosen[li], pe_cap) {
+            for m2 in prime_moves(arch, &m1, pe_cap) {
+                if m2 == chosen[li] || !seen.insert(m2.to_string()) {
+                    continue;
+                }
+                if !runs_on(model, layer, &m2, hw) {
+                    continue;
+                }
+                let c = model.cost(layer, &m2, hw);
+                evals += 1;
+                let v = value(c.0, c.1);
+                if v < current * (1.0 - 1e-12) && pick.as_ref().is_none_or(|p| v < p.0) {
+                    pick = Some((v, m2, c));
+                }
+            }
+        }
+        if let Some((_, m, c)) = pick {
+            chosen[li] = m;
+            costs[li] = c;
+            lat += w * (c.0 - c0);
+            en += w * (c.1 - e0);
         }
     }
     evals += 1;
