@@ -44,6 +44,27 @@ fn quick_search<'a>(more: &[&'a str], extra: &[&'a str]) -> Vec<&'a str> {
     args
 }
 
+/// An empty scratch folder for one test.
+fn fresh_dir(tag: &str) -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(format!("dosa-{tag}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    dir
+}
+
+/// `dosa emit gemmini RESULT -o OUT`, insisting it succeeds.
+fn emit_ok(result: &Path, out: &Path) {
+    dosa_ok(
+        &[
+            "emit",
+            "gemmini",
+            result.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ],
+        &[],
+    );
+}
+
 fn search_json(extra: &[&str]) -> String {
     dosa_ok(&quick_search(&["--json", "--no-timing"], extra), &[])
 }
@@ -212,8 +233,7 @@ fn compare_adds_bo_and_a_floor_no_method_beats() {
 /// gemmini` accepts it, free and bounded to Gemmini's sizes.
 #[test]
 fn every_method_writes_a_result_that_emits() {
-    let base = std::env::temp_dir().join(format!("dosa-methods-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&base);
+    let base = fresh_dir("methods");
     let bounded = [
         "--pe-max",
         "16",
@@ -245,16 +265,7 @@ fn every_method_writes_a_result_that_emits() {
                 assert!(text.contains("map tiny.conv1 auto"), "{text}");
             }
             let c = dir.join("c");
-            dosa_ok(
-                &[
-                    "emit",
-                    "gemmini",
-                    result.to_str().unwrap(),
-                    "-o",
-                    c.to_str().unwrap(),
-                ],
-                &[],
-            );
+            emit_ok(&result, &c);
         }
     }
     let _ = std::fs::remove_dir_all(&base);
@@ -265,8 +276,7 @@ fn every_method_writes_a_result_that_emits() {
 /// emits; without the flag the tutorial's `max_*` bounds ask for a co-design.
 #[test]
 fn fixed_hardware_keeps_the_chip() {
-    let dir = std::env::temp_dir().join(format!("dosa-fixed-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("fixed");
     let d = dir.to_str().unwrap();
     let out = dosa_ok(
         &quick_search(
@@ -282,16 +292,7 @@ fn fixed_hardware_keeps_the_chip() {
     assert_result_reproduced(&dir, "search");
     let c = dir.join("c");
     let result = dir.join("result.dosa");
-    dosa_ok(
-        &[
-            "emit",
-            "gemmini",
-            result.to_str().unwrap(),
-            "-o",
-            c.to_str().unwrap(),
-        ],
-        &[],
-    );
+    emit_ok(&result, &c);
     let free = search_json(&[]);
     let f: serde_json::Value = serde_json::from_str(&free).unwrap();
     assert_ne!(
@@ -306,8 +307,7 @@ fn fixed_hardware_keeps_the_chip() {
 /// baseline's `result.dosa` and `report.json` in its own folder, and those reproduce.
 #[test]
 fn compare_json_is_one_document_and_every_method_gets_a_folder() {
-    let dir = std::env::temp_dir().join(format!("dosa-compare-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
+    let dir = fresh_dir("compare");
     let d = dir.to_str().unwrap();
     let out = dosa_ok(
         &quick_search(&["--compare", "--json", "--no-timing", "-o", d], &[]),
