@@ -566,13 +566,8 @@ pub fn all_dram_orders(
 ) -> (Scored, u64) {
     let arch = model.arch();
     let back = backing(arch);
-    let hw = &best.hardware;
-    let mut evals = 0;
-    let mut chosen = best.mappings.clone();
-    let mut costs = best.costs.clone();
-    let (mut lat, mut en) = (best.latency, best.energy);
-    for (li, layer) in layers.iter().enumerate() {
-        let top = &chosen[li].levels[back];
+    descend(model, layers, best, objective, 1, |m| {
+        let top = &m.levels[back];
         let active: Vec<Dim> = top
             .order
             .iter()
@@ -580,37 +575,19 @@ pub fn all_dram_orders(
             .filter(|d| top.temporal[d.index()] > 1)
             .collect();
         if active.len() < 2 || active.len() > MAX_PERMUTED {
-            continue;
+            return Vec::new();
         }
-        let w = layer.count as f64;
-        let (c0, e0) = costs[li];
-        let mut best_v = with_layer(objective, (lat, en), w, (c0, e0), (c0, e0));
-        let mut pick: Option<(Mapping, (f64, f64))> = None;
-        for order in permutations(&active) {
-            let mut m = chosen[li].clone();
-            m.levels[back].order = order;
-            m.levels[back].normalize_order();
-            crate::gemmini::rules::fix_order(arch, &mut m);
-            if m == chosen[li] {
-                continue;
-            }
-            let c = model.cost(layer, &m, hw);
-            evals += 1;
-            let v = with_layer(objective, (lat, en), w, (c0, e0), c);
-            if v < best_v * (1.0 - 1e-12) {
-                best_v = v;
-                pick = Some((m, c));
-            }
-        }
-        if let Some((m, c)) = pick {
-            chosen[li] = m;
-            costs[li] = c;
-            lat += w * (c.0 - c0);
-            en += w * (c.1 - e0);
-        }
-    }
-    evals += 1;
-    (score(model, layers, chosen), evals)
+        permutations(&active)
+            .into_iter()
+            .map(|order| {
+                let mut m2 = m.clone();
+                m2.levels[back].order = order;
+                m2.levels[back].normalize_order();
+                crate::gemmini::rules::fix_order(arch, &mut m2);
+                m2
+            })
+            .collect()
+    })
 }
 
 /// Most polish rounds (each: sweeps to a local optimum, then the hardware derived anew).
@@ -672,13 +649,30 @@ pub fn polish(
     objective: Objective,
 ) -> (Scored, u64) {
     let arch = model.arch();
+    let pe_cap = best.hardware.pe_dim.max(1.0) as u64;
+    descend(model, layers, best, objective, POLISH_SWEEPS, |m| {
+        prime_moves(arch, m, pe_cap)
+    })
+}
+
+/// Coordinate descent over a neighbourhood: on the hardware of `best`, per layer, the
+/// `neighbours` of its mapping that fit and lower the network objective most, sweeping the
+/// layers up to `sweeps` times until none improves; then the hardware is derived anew. What
+/// [`polish`], [`polish_pairs`] and [`all_dram_orders`] share.
+fn descend(
+    model: &dyn Exact,
+    layers: &[Layer],
+    best: &Scored,
+    objective: Objective,
+    sweeps: usize,
+    neighbours: impl Fn(&Mapping) -> Vec<Mapping>,
+) -> (Scored, u64) {
     let hw = &best.hardware;
-    let pe_cap = hw.pe_dim.max(1.0) as u64;
     let mut evals = 0;
     let mut chosen = best.mappings.clone();
     let mut costs = best.costs.clone();
     let (mut lat, mut en) = (best.latency, best.energy);
-    for _ in 0..POLISH_SWEEPS {
+    for _ in 0..sweeps {
         let mut improved = false;
         for (li, layer) in layers.iter().enumerate() {
             let w = layer.count as f64;
@@ -686,8 +680,8 @@ pub fn polish(
             let value = |c: f64, e: f64| with_layer(objective, (lat, en), w, (c0, e0), (c, e));
             let mut best_move: Option<(f64, Mapping, (f64, f64))> = None;
             let current = value(c0, e0);
-            for m2 in prime_moves(arch, &chosen[li], pe_cap) {
-                if !runs_on(model, layer, &m2, hw) {
+            for m2 in neighbours(&chosen[li]) {
+                if m2 == chosen[li] || !runs_on(model, layer, &m2, hw) {
                     continue;
                 }
                 let c = model.cost(layer, &m2, hw);
@@ -727,44 +721,15 @@ pub fn polish_pairs(
     objective: Objective,
 ) -> (Scored, u64) {
     let arch = model.arch();
-    let hw = &best.hardware;
-    let pe_cap = hw.pe_dim.max(1.0) as u64;
-    let mut evals = 0;
-    let mut chosen = best.mappings.clone();
-    let mut costs = best.costs.clone();
-    let (mut lat, mut en) = (best.latency, best.energy);
-    for (li, layer) in layers.iter().enumerate() {
-        let w = layer.count as f64;
-        let (c0, e0) = costs[li];
-        let value = |c: f64, e: f64| with_layer(objective, (lat, en), w, (c0, e0), (c, e));
-        let current = value(c0, e0);
-        let mut pick: Option<(f64, Mapping, (f64, f64))> = None;
+    let pe_cap = best.hardware.pe_dim.max(1.0) as u64;
+    descend(model, layers, best, objective, 1, |m| {
         let mut seen = std::collections::HashSet::new();
-        for m1 in prime_moves(arch, &chosen[li], pe_cap) {
-            for m2 in prime_moves(arch, &m1, pe_cap) {
-                if m2 == chosen[li] || !seen.insert(m2.to_string()) {
-                    continue;
-                }
-                if !runs_on(model, layer, &m2, hw) {
-                    continue;
-                }
-                let c = model.cost(layer, &m2, hw);
-                evals += 1;
-                let v = value(c.0, c.1);
-                if v < current * (1.0 - 1e-12) && pick.as_ref().is_none_or(|p| v < p.0) {
-                    pick = Some((v, m2, c));
-                }
-            }
-        }
-        if let Some((_, m, c)) = pick {
-            chosen[li] = m;
-            costs[li] = c;
-            lat += w * (c.0 - c0);
-            en += w * (c.1 - e0);
-        }
-    }
-    evals += 1;
-    (score(model, layers, chosen), evals)
+        prime_moves(arch, m, pe_cap)
+            .iter()
+            .flat_map(|m1| prime_moves(arch, m1, pe_cap))
+            .filter(|m2| seen.insert(m2.to_string()))
+            .collect()
+    })
 }
 
 /// Most buffer-shrinking steps.
