@@ -100,7 +100,7 @@ fn full_mapping(rng: &mut Rng) -> (Layer, Mapping) {
     let stride = 1 + rng.below(2);
     let layer = Layer::conv("t", dims, stride, stride);
     let _ = TensorSet::default();
-    (layer, Mapping { levels })
+    (layer, Mapping::new(levels))
 }
 
 fn rel(a: f64, b: f64) -> f64 {

@@ -254,7 +254,7 @@ fn random_mapping(rng: &mut Rng, arch: &Arch, layer: &Layer) -> Mapping {
         lm.order = order;
         lm.normalize_order();
     }
-    Mapping { levels }
+    Mapping::new(levels)
 }
 
 fn random_program(seed: u64) -> Program {

@@ -851,15 +851,10 @@ fn build_mapping(
     for l in &mut levels {
         l.normalize_order();
     }
-    (Mapping { levels }, covered)
+    (Mapping::new(levels), covered)
 }
 
-/// A layer and the exact (perfectly factorised) mapping that runs it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Piece {
-    pub layer: Layer,
-    pub mapping: Mapping,
-}
+pub use crate::model::pieces::Piece;
 
 /// The layer padded to whole tiles, with the mapping Gemmini's tiles give on it.
 ///

@@ -50,9 +50,45 @@ impl LevelMapping {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mapping {
     pub levels: Vec<LevelMapping>,
+    /// Per dim: its outermost factor counts tiles with the last one partial (written `K5+`), so
+    /// the factors cover the dim (`ceil`) instead of dividing it. See `model::pieces`.
+    #[serde(default, skip_serializing_if = "none_partial")]
+    pub partial: [bool; 7],
+}
+
+fn none_partial(p: &[bool; 7]) -> bool {
+    !p.iter().any(|&b| b)
 }
 
 impl Mapping {
+    /// An exact mapping (every dim divided by its factors) from its levels.
+    pub fn new(levels: Vec<LevelMapping>) -> Mapping {
+        Mapping {
+            levels,
+            partial: [false; 7],
+        }
+    }
+
+    /// Whether any dim has a partial last tile.
+    pub fn has_partial(&self) -> bool {
+        !none_partial(&self.partial)
+    }
+
+    /// The outermost factor > 1 of `d`: (level, spatial, factor), or `None` when `d` is unsplit.
+    /// Within a level the temporal loop sits outside the spatial one.
+    pub fn outermost(&self, d: Dim) -> Option<(usize, bool, u64)> {
+        self.levels.iter().enumerate().rev().find_map(|(k, l)| {
+            let (t, s) = (l.temporal[d.index()], l.spatial[d.index()]);
+            if t > 1 {
+                Some((k, false, t))
+            } else if s > 1 {
+                Some((k, true, s))
+            } else {
+                None
+            }
+        })
+    }
+
     /// Product of all temporal and spatial factors of `d` (must equal the layer's size).
     pub fn dim_product(&self, d: Dim) -> u128 {
         self.levels
@@ -117,6 +153,7 @@ pub fn parse_compact(text: &str) -> Result<Mapping, MappingParseError> {
             levels.push((k, off, lm));
         }
     };
+    let mut partial = [false; 7];
     let mut expect_level = true;
     for (off, w) in words {
         if w == "-" {
@@ -181,12 +218,13 @@ pub fn parse_compact(text: &str) -> Result<Mapping, MappingParseError> {
             )
         })?;
         let spatial = w.ends_with('X') || w.ends_with('x');
-        let digits = &w[1..w.len() - usize::from(spatial)];
+        let plus = !spatial && w.ends_with('+');
+        let digits = &w[1..w.len() - usize::from(spatial || plus)];
         let f: u64 = digits.parse().map_err(|_| {
             err(
                 off,
                 w.len(),
-                format!("`{w}` is not a factor (expected a dim, a number and an optional X)"),
+                format!("`{w}` is not a factor (expected a dim, a number and an optional X or +)"),
             )
         })?;
         if f == 0 {
@@ -207,6 +245,22 @@ pub fn parse_compact(text: &str) -> Result<Mapping, MappingParseError> {
         *slot = f;
         if !spatial && !order.contains(&d) {
             order.push(d);
+        }
+        if plus {
+            // Levels come outermost first, so an outer factor of `d` was read already.
+            let outer = levels
+                .iter()
+                .any(|(_, _, l)| l.temporal[d.index()] > 1 || l.spatial[d.index()] > 1);
+            if f < 2 || outer {
+                return Err(err(
+                    off,
+                    w.len(),
+                    format!(
+                        "only the outermost factor of {d}, at least 2, can count tiles with a partial last one (`{d}{f}+`)"
+                    ),
+                ));
+            }
+            partial[d.index()] = true;
         }
     }
     if expect_level {
@@ -232,6 +286,7 @@ pub fn parse_compact(text: &str) -> Result<Mapping, MappingParseError> {
     }
     Ok(Mapping {
         levels: levels.into_iter().map(|(_, _, l)| l).collect(),
+        partial,
     })
 }
 
@@ -247,7 +302,8 @@ impl fmt::Display for Mapping {
             for d in &lm.order {
                 let t = lm.temporal[d.index()];
                 if t > 1 {
-                    write!(f, " {d}{t}")?;
+                    let plus = self.partial[d.index()] && self.outermost(*d) == Some((k, false, t));
+                    write!(f, " {d}{t}{}", if plus { "+" } else { "" })?;
                     any = true;
                 }
             }

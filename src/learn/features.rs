@@ -464,11 +464,11 @@ pub fn names(set: Set) -> Vec<String> {
 
 fn unit_mapping() -> Mapping {
     use crate::ir::{LevelMapping, TensorSet};
-    Mapping {
-        levels: (0..LEVELS)
+    Mapping::new(
+        (0..LEVELS)
             .map(|_| LevelMapping::unit(TensorSet::default()))
             .collect(),
-    }
+    )
 }
 
 /// Plain feature values of an integer mapping (prediction; no gradients).

@@ -19,8 +19,21 @@ pub enum ModelError {
     Arch { arch: String, why: String },
     #[error("the mapping has {got} levels but the architecture has {want}")]
     LevelCount { got: usize, want: usize },
-    #[error("dim {dim}: the factors multiply to {got} but the layer has {want}")]
+    #[error("dim {dim}: the factors multiply to {got} but the layer has {want} (a partial last tile is written on the outermost factor, like `{dim}4+`)")]
     Factorisation { dim: Dim, got: u128, want: u64 },
+    #[error("dim {dim}: the partial factor at L{level} must be temporal (the lanes of a spatial one run together)")]
+    PartialSpatial { dim: Dim, level: usize },
+    #[error("dim {dim}: tiles of {inner} cover {size} in ceil({size}/{inner}) = {want}, but the partial factor at L{level} is {got}")]
+    PartialCount {
+        dim: Dim,
+        level: usize,
+        got: u64,
+        size: u64,
+        inner: u128,
+        want: u128,
+    },
+    #[error("layer `{layer}`: its partial tiles make {count} pieces, more than the model evaluates")]
+    TooManyPieces { layer: String, count: usize },
     #[error("level L{level} ({name}) may not have a temporal factor of {dim} (found {factor})")]
     ForbiddenTemporal {
         level: usize,
@@ -212,17 +225,7 @@ pub fn check_mapping(arch: &Arch, layer: &Layer, mapping: &Mapping) -> Result<()
             }
         }
     }
-    for d in Dim::ALL {
-        let got = mapping.dim_product(d);
-        if got != layer.dim(d) as u128 {
-            return Err(ModelError::Factorisation {
-                dim: d,
-                got,
-                want: layer.dim(d),
-            });
-        }
-    }
-    Ok(())
+    super::pieces::check_cover(layer, mapping)
 }
 
 /// The loop nest (factors > 1), structure and factor table of an integer mapping.
@@ -277,8 +280,10 @@ pub fn min_hardware(
     mapping: &Mapping,
 ) -> Result<MinHardware, ModelError> {
     check_mapping(arch, layer, mapping)?;
-    let (nest, st, f) = integer_nest(arch, layer, mapping);
-    let costs = rules::layer_costs(&F64, arch, layer, &nest, &st, &f);
+    // A partial mapping's tiles are those of the problem it covers.
+    let covering = super::pieces::covering_layer(layer, mapping);
+    let (nest, st, f) = integer_nest(arch, &covering, mapping);
+    let costs = rules::layer_costs(&F64, arch, &covering, &nest, &st, &f);
     Ok(min_hw_of(&costs))
 }
 
@@ -313,7 +318,8 @@ pub fn network_hardware(arch: &Arch, per_layer: &[MinHardware]) -> Hardware {
     }
 }
 
-/// Evaluate one mapping of one layer on `hw`.
+/// Evaluate one mapping of one layer on `hw`; a mapping with partial tiles is the sum of its
+/// pieces ([`super::pieces`]).
 pub fn evaluate_layer(
     arch: &Arch,
     layer: &Layer,
@@ -322,6 +328,64 @@ pub fn evaluate_layer(
     opts: &EvalOptions,
 ) -> Result<LayerEval, ModelError> {
     check_mapping(arch, layer, mapping)?;
+    if !super::pieces::is_partial(layer, mapping) {
+        return evaluate_exact(arch, layer, mapping, hw, opts);
+    }
+    let pieces = super::pieces::pieces(layer, mapping)?;
+    let mut evals = Vec::with_capacity(pieces.len());
+    for p in &pieces {
+        evals.push(evaluate_exact(arch, &p.layer, &p.mapping, hw, opts)?);
+    }
+    let mut total = sum_evals(evals).ok_or_else(|| ModelError::TooManyPieces {
+        layer: layer.name.clone(),
+        count: 0,
+    })?;
+    total.min_hw = min_hardware(arch, layer, mapping)?;
+    Ok(total)
+}
+
+/// Pieces that run one after another: cycles, energy and accesses add (`None` when empty).
+pub fn sum_evals(evals: impl IntoIterator<Item = LayerEval>) -> Option<LayerEval> {
+    let mut total: Option<LayerEval> = None;
+    for ev in evals {
+        total = Some(match total {
+            None => ev,
+            Some(mut t) => {
+                t.macs += ev.macs;
+                t.compute_cycles += ev.compute_cycles;
+                t.cycles += ev.cycles;
+                t.energy_uj += ev.energy_uj;
+                for (a, b) in t.levels.iter_mut().zip(&ev.levels) {
+                    for k in 0..3 {
+                        a.reads[k] += b.reads[k];
+                        a.fills[k] += b.fills[k];
+                        a.updates[k] += b.updates[k];
+                    }
+                    a.total += b.total;
+                    a.energy_uj += b.energy_uj;
+                    a.cycles = match (a.cycles, b.cycles) {
+                        (Some(x), Some(y)) => Some(x + y),
+                        (x, y) => x.or(y),
+                    };
+                }
+                t
+            }
+        });
+    }
+    total.map(|mut t| {
+        t.edp = t.cycles * t.energy_uj;
+        t
+    })
+}
+
+/// [`evaluate_layer`] of a checked mapping whose factors divide the layer.
+fn evaluate_exact(
+    arch: &Arch,
+    layer: &Layer,
+    mapping: &Mapping,
+    hw: &Hardware,
+    opts: &EvalOptions,
+) -> Result<LayerEval, ModelError> {
     if hw.usable_bytes.len() != arch.levels.len() {
         return Err(ModelError::HardwareLevels {
             got: hw.usable_bytes.len(),

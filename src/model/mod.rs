@@ -18,6 +18,7 @@ pub mod algebra;
 pub mod exact;
 pub mod expr;
 pub mod nest;
+pub mod pieces;
 pub mod relaxed;
 pub mod report;
 pub mod rules;

@@ -226,36 +226,11 @@ fn evaluate_auto(
     opts: &EvalOptions,
 ) -> Result<LayerEval, String> {
     let pieces = auto_pieces(arch, layer)?;
-    let mut total: Option<LayerEval> = None;
+    let mut evals = Vec::with_capacity(pieces.len());
     for p in &pieces {
-        let ev = evaluate_layer(arch, &p.layer, &p.mapping, hw, opts).map_err(|e| e.to_string())?;
-        total = Some(match total {
-            None => ev,
-            Some(mut t) => {
-                t.macs += ev.macs;
-                t.compute_cycles += ev.compute_cycles;
-                t.cycles += ev.cycles;
-                t.energy_uj += ev.energy_uj;
-                for (a, b) in t.levels.iter_mut().zip(&ev.levels) {
-                    for k in 0..3 {
-                        a.reads[k] += b.reads[k];
-                        a.fills[k] += b.fills[k];
-                        a.updates[k] += b.updates[k];
-                    }
-                    a.total += b.total;
-                    a.energy_uj += b.energy_uj;
-                    a.cycles = match (a.cycles, b.cycles) {
-                        (Some(x), Some(y)) => Some(x + y),
-                        (x, y) => x.or(y),
-                    };
-                }
-                t
-            }
-        });
+        evals.push(evaluate_layer(arch, &p.layer, &p.mapping, hw, opts).map_err(|e| e.to_string())?);
     }
-    let mut t = total.ok_or("Gemmini's tiler produced no tile")?;
-    t.edp = t.cycles * t.energy_uj;
-    Ok(t)
+    crate::model::exact::sum_evals(evals).ok_or_else(|| "Gemmini's tiler produced no tile".into())
 }
 
 /// [`evaluate_program`], optionally with Timeloop's integer rounding (to compare with its rows).

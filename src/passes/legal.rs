@@ -43,16 +43,7 @@ pub fn check(arch: &Arch, layer: &Layer, m: &Mapping, pe_max: u64) -> Result<(),
             arch.levels.len()
         ));
     }
-    for d in Dim::ALL {
-        let p = m.dim_product(d);
-        if p != layer.dim(d) as u128 {
-            return Err(format!(
-                "{}: factors of {d} multiply to {p}, layer has {}",
-                layer.name,
-                layer.dim(d)
-            ));
-        }
-    }
+    crate::model::pieces::check_cover(layer, m).map_err(|e| format!("{}: {e}", layer.name))?;
     for (li, (lm, level)) in m.levels.iter().zip(&arch.levels).enumerate() {
         for d in Dim::ALL {
             let t = lm.temporal[d.index()];

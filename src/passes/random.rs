@@ -56,7 +56,7 @@ pub fn random_mapping(arch: &Arch, layer: &Layer, pe_max: u64, rng: &mut Rng) ->
     for lm in &mut levels {
         lm.normalize_order();
     }
-    Mapping { levels }
+    Mapping::new(levels)
 }
 
 /// Smallest prime factor of `n` (> 1).

@@ -152,7 +152,7 @@ pub fn round_with(
     for lm in &mut levels {
         lm.normalize_order();
     }
-    Mapping { levels }
+    Mapping::new(levels)
 }
 
 #[cfg(test)]

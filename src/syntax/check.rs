@@ -1647,6 +1647,10 @@ impl<'a> Checker<'a> {
             if product == Some(size as u128) {
                 continue;
             }
+            if m.partial[d.index()] {
+                self.partial_count(f, md, m, layer, d, words, sub);
+                continue;
+            }
             let shown = product.map_or("more than 2^128".to_string(), |p| p.to_string());
             // A matmul's dims are written M, K, N: say which one this is.
             let written = match (layer.kind, d) {
@@ -1719,8 +1723,68 @@ impl<'a> Checker<'a> {
                         size as u128 / p
                     ),
                 );
+            } else if let Some((_, false, outer)) = m.outermost(d) {
+                let inner = product.unwrap_or(0) / outer as u128;
+                if inner > 0 && inner < size as u128 {
+                    self.hint(
+                        i,
+                        format!(
+                            "for tiles of {inner} with a partial last one, write the outermost factor as `{d}{}+`",
+                            (size as u128).div_ceil(inner)
+                        ),
+                    );
+                }
             }
         }
+    }
+
+    /// A dim marked partial (`K64+`): its outermost factor must count the inner tiles, last one
+    /// partial, and be temporal.
+    #[allow(clippy::too_many_arguments)]
+    fn partial_count(
+        &mut self,
+        f: usize,
+        md: &MapDef,
+        m: &Mapping,
+        layer: &Layer,
+        d: Dim,
+        words: &[FactorWord],
+        sub: &dyn Fn(usize, usize) -> Span,
+    ) {
+        if crate::model::pieces::check_cover(layer, m).is_ok() {
+            return;
+        }
+        let size = layer.dim(d);
+        let Some((level, spatial, factor)) = m.outermost(d) else {
+            return;
+        };
+        let span = words
+            .iter()
+            .find(|w| w.level == level && w.factor == Some((d, spatial)))
+            .map(|w| sub(w.lo, w.hi))
+            .unwrap_or(md.span);
+        let inner = m.dim_product(d) / factor as u128;
+        let (message, hint) = if spatial {
+            (
+                format!("the partial factor of {d} must be temporal"),
+                "the lanes of a spatial factor run together; put the partial count on a temporal factor outside it".to_string(),
+            )
+        } else {
+            let want = (size as u128).div_ceil(inner.max(1));
+            (
+                format!(
+                    "{d}{factor}+ does not count the tiles of `{}`: {size} in tiles of {inner} is ceil({size}/{inner}) = {want}",
+                    md.layer.text
+                ),
+                if want > 1 {
+                    format!("write `{d}{want}+`")
+                } else {
+                    format!("the inner factors of {d} already cover {size}; drop this factor")
+                },
+            )
+        };
+        let i = self.error("mapping-partial", f, span, message, "the partial factor");
+        self.hint(i, hint);
     }
 
     // ---------------------------------------------------------------- search
