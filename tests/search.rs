@@ -244,6 +244,22 @@ fn polish_and_buffer_shrink_only_improve() {
 
 proptest! {
     #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+    /// Moves to tiles that need not divide (awkward sizes) give legal mappings that cover the
+    /// layer, and the prime moves from such a mapping keep covering it.
+    #[test]
+    fn tile_moves_cover_the_layer(dims in proptest::array::uniform7(1u64..120), seed: u64, pe in 2u64..32) {
+        let arch = gemmini_arch();
+        let layer = Layer::conv("l", dims, 1, 1);
+        let mut rng = dosa::util::Rng::new(seed);
+        let m = dosa::passes::random::random_mapping(&arch, &layer, pe, &mut rng);
+        for m2 in one_loop::tile_moves(&arch, &layer, &m, pe) {
+            prop_assert!(check(&arch, &layer, &m2, pe).is_ok(), "{m2}");
+            for m3 in one_loop::prime_moves(&arch, &layer, &m2, pe) {
+                prop_assert!(check(&arch, &layer, &m3, pe).is_ok(), "{m2} -> {m3}");
+            }
+        }
+    }
+
     /// Every single-prime move keeps the factors multiplying to the layer and stays legal.
     #[test]
     fn prime_moves_stay_legal(dims in proptest::array::uniform7(1u64..60), seed: u64, pe in 2u64..32) {
@@ -251,7 +267,7 @@ proptest! {
         let layer = Layer::conv("l", dims, 1, 1);
         let mut rng = dosa::util::Rng::new(seed);
         let m = dosa::passes::random::random_mapping(&arch, &layer, pe, &mut rng);
-        let moves = one_loop::prime_moves(&arch, &m, pe);
+        let moves = one_loop::prime_moves(&arch, &layer, &m, pe);
         if dims.iter().any(|&d| d > 1) {
             prop_assert!(!moves.is_empty());
         }
@@ -307,7 +323,7 @@ proptest! {
         let mut m = dosa::passes::random::random_mapping(&arch, &layer, pe, &mut rng);
         if inner_max > 0 {
             // Small inner tiles: the DRAM-heavy mappings where the tensor terms of the floor bind.
-            dosa::passes::random::shrink_until(&arch, &mut m, &mut rng, |m| {
+            dosa::passes::random::shrink_until(&arch, &layer, &mut m, &mut rng, |m: &dosa::ir::Mapping| {
                 m.levels[..3].iter().all(|l| l.temporal.iter().all(|&f| f <= inner_max))
             });
         }

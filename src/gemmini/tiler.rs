@@ -729,6 +729,8 @@ pub enum TileError {
         "matmul tiles given for layer `{layer}`, which is not a matmul (R, S, Q and N must be 1)"
     )]
     KindMismatch { layer: String },
+    #[error("layer `{layer}`: {why}")]
+    Pieces { layer: String, why: String },
 }
 
 /// Where Gemmini's parts sit in an architecture's level list.
@@ -895,73 +897,40 @@ pub fn tiles_to_mapping(layer: &Layer, tiles: &Tiles, arch: &Arch) -> Result<Map
     padded_problem(layer, tiles, arch).map(|p| p.mapping)
 }
 
-/// The layer split into sub-problems that together run exactly as Gemmini runs it: trip counts
-/// rounded up, the last tile of each dim partial.
-///
-/// Per dim the extent splits into a full part (`floor(size/tile)` tiles of `tile`, kept as a
-/// DRAM loop) and, if the tile does not divide, a remainder part (one tile of `size mod tile`).
-/// Each combination of parts over the 7 dims is a [`Piece`] (at most 2^7, usually a handful)
-/// whose layer has the piece's extents, the original name, strides and `count`, and whose
-/// mapping is built like [`padded_problem`]'s. The cost of the layer is the sum of the pieces'
-/// costs (latency and energy add: the pieces run one after another). Inside a tile, C and K are
-/// rounded up to a multiple of their spatial factor, because the array takes as long for a
-/// partial block as for a full one. Known deviation: a tensor kept stationary across a DRAM loop
-/// that is split into parts (e.g. outputs across a split C) is counted once per part.
+/// Gemmini's tiles as one mapping of the layer itself: the tile below the backing level, which
+/// counts the tiles of each dim with the last one partial ([`crate::model::pieces`]), in
+/// Gemmini's fixed loop order. Exact whenever the tiles divide the layer.
+pub fn auto_mapping(layer: &Layer, tiles: &Tiles, arch: &Arch) -> Result<Mapping, TileError> {
+    let mut m = tiles_to_mapping(layer, tiles, arch)?;
+    crate::model::pieces::normalize_cover(layer, &mut m);
+    Ok(m)
+}
+
+/// The layer split into sub-problems that together run as Gemmini runs it: the pieces
+/// ([`crate::model::pieces`]) of [`auto_mapping`], full tiles and the partial last tile of each
+/// dim whose tile does not divide it (at most 2^7, usually a handful). The cost of the layer is
+/// the sum of the pieces' costs.
 pub fn hardware_pieces(layer: &Layer, tiles: &Tiles, arch: &Arch) -> Result<Vec<Piece>, TileError> {
-    let lv = gemmini_levels(arch)?;
-    let dim = gemmini_params(arch).dim;
-    let tile = element_tile(layer, tiles, dim)?;
-    let matmul = matches!(tiles, Tiles::Matmul(_));
-    // Per dim: the (tile, trips) parts.
-    let parts: Vec<Vec<(u64, u64)>> = (0..7)
-        .map(|i| {
-            let size = layer.dims[i].max(1);
-            let t = tile[i].min(size);
-            let mut v = Vec::new();
-            if size / t > 0 {
-                v.push((t, size / t));
-            }
-            if size % t > 0 {
-                v.push((size % t, 1));
-            }
-            v
-        })
-        .collect();
-    let mut pieces = Vec::new();
-    let mut idx = [0usize; 7];
-    loop {
-        let piece_tile: [u64; 7] = std::array::from_fn(|i| parts[i][idx[i]].0);
-        let trips: [u64; 7] = std::array::from_fn(|i| parts[i][idx[i]].1);
-        let (mapping, covered) = build_mapping(arch, lv, matmul, piece_tile, trips, dim);
-        let mut l = layer.clone();
-        l.dims = std::array::from_fn(|i| trips[i] * covered[i]);
-        pieces.push(Piece { layer: l, mapping });
-        // Odometer over the parts, last dim fastest.
-        let mut k = 7;
-        loop {
-            if k == 0 {
-                return Ok(pieces);
-            }
-            k -= 1;
-            idx[k] += 1;
-            if idx[k] < parts[k].len() {
-                break;
-            }
-            idx[k] = 0;
-        }
-    }
+    let m = auto_mapping(layer, tiles, arch)?;
+    crate::model::pieces::pieces(layer, &m).map_err(|e| TileError::Pieces {
+        layer: layer.name.clone(),
+        why: e.to_string(),
+    })
 }
 
 /// Gemmini's tiles that a mapping asks for: per dim the product of every factor below the
-/// backing level (L2 temporal loops cannot be separate in Gemmini, so they fold into the tile).
+/// backing level (L2 temporal loops cannot be separate in Gemmini, so they fold into the tile),
+/// at most the layer's size (Gemmini's loops run the last tile of a dim partial, whatever its size).
 /// Matmul layers get blocks `ceil(tile / DIM)`.
 pub fn mapping_to_tiles(layer: &Layer, mapping: &Mapping, dim: u64) -> Tiles {
     let inner = mapping.levels.len().saturating_sub(1);
+    // A partial count below the backing level covers more than the layer: the tile is the layer.
     let t: [u64; 7] = std::array::from_fn(|i| {
         mapping.levels[..inner]
             .iter()
             .map(|l| l.temporal[i].saturating_mul(l.spatial[i]))
             .fold(1u64, |a, b| a.saturating_mul(b))
+            .min(layer.dims[i].max(1))
     });
     let g = |d: Dim| t[d.index()];
     if is_matmul(layer) {
@@ -1251,7 +1220,7 @@ mod tests {
     }
 
     #[test]
-    fn matmul_mapping_clips_blocks_and_pads_partial_array_use() {
+    fn matmul_mapping_clips_blocks_and_runs_partial_blocks_on_fewer_lanes() {
         let arch = gemmini_arch();
         let l = Layer::conv("fc", [1, 1, 1, 1, 2048, 1000, 1], 1, 1);
         let t = auto_tile(&l, &GemminiParams::shipped());
@@ -1261,11 +1230,14 @@ mod tests {
             "L3[WIO] K8 C3 - L2[WI] N1 K16X - L1[O] K8 C56 C16X - L0[W] N1"
         );
         let pieces = hardware_pieces(&l, &t, &arch).unwrap();
-        // C = 2*896 + 256, K = 7*128 + 104 (padded to 112 in the array).
+        // C = 2*896 + 256, K = 7*128 + 104, and the 104 run as 6 blocks of 16 lanes and one
+        // block of 8: seven steps, as the padded block would take, with exact data.
         let ks: Vec<u64> = pieces.iter().map(|p| p.layer.dim(Dim::K)).collect();
-        assert_eq!(ks, vec![896, 112, 896, 112]);
+        assert_eq!(ks, vec![896, 96, 8, 896, 96, 8]);
         let cs: Vec<u64> = pieces.iter().map(|p| p.layer.dim(Dim::C)).collect();
-        assert_eq!(cs, vec![1792, 1792, 256, 256]);
+        assert_eq!(cs, vec![1792, 1792, 1792, 256, 256, 256]);
+        let macs: f64 = pieces.iter().map(|p| p.layer.macs()).sum();
+        assert_eq!(macs, l.macs());
     }
 
     #[test]

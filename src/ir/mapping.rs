@@ -74,19 +74,22 @@ impl Mapping {
         !none_partial(&self.partial)
     }
 
-    /// The outermost factor > 1 of `d`: (level, spatial, factor), or `None` when `d` is unsplit.
-    /// Within a level the temporal loop sits outside the spatial one.
+    /// The outermost factor > 1 of `d` in tile order, where the lanes of every spatial factor
+    /// fill before any temporal loop (as an array does): the highest-level temporal factor, else
+    /// the highest-level spatial one. `(level, spatial, factor)`; `None` when `d` is unsplit.
+    /// A partial last tile is counted by this factor.
     pub fn outermost(&self, d: Dim) -> Option<(usize, bool, u64)> {
-        self.levels.iter().enumerate().rev().find_map(|(k, l)| {
-            let (t, s) = (l.temporal[d.index()], l.spatial[d.index()]);
-            if t > 1 {
-                Some((k, false, t))
-            } else if s > 1 {
-                Some((k, true, s))
-            } else {
-                None
-            }
-        })
+        let top = |spatial: bool| {
+            self.levels.iter().enumerate().rev().find_map(|(k, l)| {
+                let f = if spatial {
+                    l.spatial[d.index()]
+                } else {
+                    l.temporal[d.index()]
+                };
+                (f > 1).then_some((k, spatial, f))
+            })
+        };
+        top(false).or_else(|| top(true))
     }
 
     /// Product of all temporal and spatial factors of `d` (must equal the layer's size).
@@ -247,16 +250,15 @@ pub fn parse_compact(text: &str) -> Result<Mapping, MappingParseError> {
             order.push(d);
         }
         if plus {
-            // Levels come outermost first, so an outer factor of `d` was read already.
-            let outer = levels
-                .iter()
-                .any(|(_, _, l)| l.temporal[d.index()] > 1 || l.spatial[d.index()] > 1);
+            // Levels come outermost first, so an outer temporal factor of `d` was read already
+            // (spatial ones are inside every temporal loop in tile order).
+            let outer = levels.iter().any(|(_, _, l)| l.temporal[d.index()] > 1);
             if f < 2 || outer {
                 return Err(err(
                     off,
                     w.len(),
                     format!(
-                        "only the outermost factor of {d}, at least 2, can count tiles with a partial last one (`{d}{f}+`)"
+                        "only the outermost temporal factor of {d}, at least 2, can count tiles with a partial last one (`{d}{f}+`)"
                     ),
                 ));
             }

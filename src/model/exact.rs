@@ -32,7 +32,9 @@ pub enum ModelError {
         inner: u128,
         want: u128,
     },
-    #[error("layer `{layer}`: its partial tiles make {count} pieces, more than the model evaluates")]
+    #[error(
+        "layer `{layer}`: its partial tiles make {count} pieces, more than the model evaluates"
+    )]
     TooManyPieces { layer: String, count: usize },
     #[error("level L{level} ({name}) may not have a temporal factor of {dim} (found {factor})")]
     ForbiddenTemporal {

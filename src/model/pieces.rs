@@ -5,8 +5,9 @@
 //! partial: the factor must be `ceil(size / T)`. Such a mapping runs as a sum of exact
 //! sub-problems, its *pieces*: per dim a full part (`floor(size / T)` tiles of `T`) and a
 //! remainder part (one tile of `size mod T`). Inside the remainder the inner loops are clipped to
-//! what is left (`min(factor, ceil(rest / inner))`, innermost first), as Gemmini's loops bound
-//! every tile; a clipped chain that again does not divide splits again. A partial *spatial*
+//! what is left (`min(factor, ceil(rest / inner))`, innermost first in tile order: the lanes of
+//! spatial factors fill before any temporal loop, as in Gemmini's array), as Gemmini's loops
+//! bound every tile; a clipped chain that again does not divide splits again. A partial *spatial*
 //! factor cannot split (its lanes run together), so that part is padded: the array takes as
 //! long for a partial block as for a full one. The pieces of all dims combine as a cross product;
 //! each piece's cost is the exact model's, and latency and energy add (pieces run one after
@@ -31,16 +32,21 @@ fn ceil_div(a: u64, b: u64) -> u64 {
     a.div_ceil(b.max(1))
 }
 
-/// Factors of `d` innermost first, with whether each is spatial: per level spatial then temporal.
+/// Factors of `d` in tile order, innermost first: every level's spatial factor (lanes fill
+/// first, as an array's do), then every level's temporal one; with whether each is spatial.
+/// Slot `k` of level `l` is `l` (spatial) or `levels + l` (temporal).
 fn chain(m: &Mapping, d: Dim) -> (Vec<u64>, Vec<bool>) {
-    let mut f = Vec::with_capacity(2 * m.levels.len());
-    let mut sp = Vec::with_capacity(2 * m.levels.len());
-    for l in &m.levels {
-        f.push(l.spatial[d.index()]);
-        sp.push(true);
-        f.push(l.temporal[d.index()]);
-        sp.push(false);
-    }
+    let n = m.levels.len();
+    let f = (0..2 * n)
+        .map(|k| {
+            if k < n {
+                m.levels[k].spatial[d.index()]
+            } else {
+                m.levels[k - n].temporal[d.index()]
+            }
+        })
+        .collect();
+    let sp = (0..2 * n).map(|k| k < n).collect();
     (f, sp)
 }
 
@@ -107,8 +113,8 @@ pub fn covering_layer(layer: &Layer, m: &Mapping) -> Layer {
     l
 }
 
-/// Re-establish the cover after factors moved: per dim, the inner factors (innermost first) are
-/// kept until they reach the dim, the one that reaches it becomes the count of tiles below it
+/// Re-establish the cover after factors moved: per dim, the factors in tile order (see
+/// [`chain`]: spatial ones first) are kept until they reach the dim, the one that reaches it becomes the count of tiles below it
 /// (and the outer ones 1), and the backing level (the last) counts the rest, `ceil`; a dim is
 /// partial exactly when its factors then do not multiply to it. Identity on a mapping whose
 /// factors divide. A spatial factor that would overshoot is cut to the lanes that fill, so the
@@ -123,9 +129,8 @@ pub fn normalize_cover(layer: &Layer, m: &mut Mapping) {
         m.levels[back].temporal[i] = 1;
         let mut covered = 1u64;
         let mut done = false;
-        for k in 0..m.levels.len() {
-            for spatial in [true, false] {
-                let lm = &mut m.levels[k];
+        for spatial in [true, false] {
+            for lm in &mut m.levels {
                 let f = if spatial {
                     &mut lm.spatial[i]
                 } else {
@@ -228,9 +233,10 @@ pub fn pieces(layer: &Layer, m: &Mapping) -> Result<Vec<Piece>, ModelError> {
         for d in Dim::ALL {
             let (f, extent) = &per_dim[d.index()][idx[d.index()]];
             piece.layer.dims[d.index()] = *extent;
+            let n = piece.mapping.levels.len();
             for (k, lm) in piece.mapping.levels.iter_mut().enumerate() {
-                lm.spatial[d.index()] = f[2 * k];
-                lm.temporal[d.index()] = f[2 * k + 1];
+                lm.spatial[d.index()] = f[k];
+                lm.temporal[d.index()] = f[n + k];
             }
         }
         for lm in &mut piece.mapping.levels {
@@ -279,14 +285,23 @@ mod tests {
         let l = layer([1, 1, 1, 1, 1, 1009, 1]);
         let m = parse_compact("L3[WIO] K64+ - L2[WI] K16X - L1[O] N1 - L0[W] N1").unwrap();
         assert!(m.partial[Dim::K.index()]);
-        assert_eq!(m.to_string(), "L3[WIO] K64+ - L2[WI] N1 K16X - L1[O] N1 - L0[W] N1");
+        assert_eq!(
+            m.to_string(),
+            "L3[WIO] K64+ - L2[WI] N1 K16X - L1[O] N1 - L0[W] N1"
+        );
         check_cover(&l, &m).unwrap();
         let p = pieces(&l, &m).unwrap();
         assert_eq!(p.len(), 2);
         assert_eq!(p[0].layer.dim(Dim::K), 1008);
-        assert_eq!(p[0].mapping.to_string(), "L3[WIO] K63 - L2[WI] N1 K16X - L1[O] N1 - L0[W] N1");
+        assert_eq!(
+            p[0].mapping.to_string(),
+            "L3[WIO] K63 - L2[WI] N1 K16X - L1[O] N1 - L0[W] N1"
+        );
         assert_eq!(p[1].layer.dim(Dim::K), 1);
-        assert_eq!(p[1].mapping.to_string(), "L3[WIO] N1 - L2[WI] N1 - L1[O] N1 - L0[W] N1");
+        assert_eq!(
+            p[1].mapping.to_string(),
+            "L3[WIO] N1 - L2[WI] N1 - L1[O] N1 - L0[W] N1"
+        );
     }
 
     #[test]
@@ -317,18 +332,28 @@ mod tests {
         let l = layer([1, 1, 1, 1, 1, 1009, 1]);
         let mut m = parse_compact("L3[WIO] K7 - L2[WI] K16X - L1[O] N1 - L0[W] N1").unwrap();
         normalize_cover(&l, &mut m);
-        assert_eq!(m.to_string(), "L3[WIO] K64+ - L2[WI] N1 K16X - L1[O] N1 - L0[W] N1");
+        assert_eq!(
+            m.to_string(),
+            "L3[WIO] K64+ - L2[WI] N1 K16X - L1[O] N1 - L0[W] N1"
+        );
         check_cover(&l, &m).unwrap();
-        // An inner chain past the dim is cut: K = 20 with K4 (L1) x K16X (L2) -> K4 x K5X.
+        // An inner chain past the dim is cut, lanes first: K = 20 with K16X (L2) and K4 (L1)
+        // -> 16 lanes and two tiles of them, the last partial.
         let l = layer([1, 1, 1, 1, 1, 20, 1]);
         let mut m = parse_compact("L3[WIO] N1 - L2[WI] K16X - L1[O] K4 - L0[W] N1").unwrap();
         normalize_cover(&l, &mut m);
-        assert_eq!(m.to_string(), "L3[WIO] N1 - L2[WI] N1 K5X - L1[O] K4 - L0[W] N1");
-        // K = 19: 5 lanes would overshoot, so 4 lanes and a partial DRAM count.
-        let l = layer([1, 1, 1, 1, 1, 19, 1]);
-        normalize_cover(&l, &mut m);
+        assert_eq!(
+            m.to_string(),
+            "L3[WIO] N1 - L2[WI] N1 K16X - L1[O] K2+ - L0[W] N1"
+        );
         check_cover(&l, &m).unwrap();
-        assert_eq!(m.to_string(), "L3[WIO] K2+ - L2[WI] N1 K4X - L1[O] K4 - L0[W] N1");
+        // Lanes that would overshoot are cut to those that fill: K = 12 -> K12X.
+        let l = layer([1, 1, 1, 1, 1, 12, 1]);
+        normalize_cover(&l, &mut m);
+        assert_eq!(
+            m.to_string(),
+            "L3[WIO] N1 - L2[WI] N1 K12X - L1[O] N1 - L0[W] N1"
+        );
     }
 
     #[test]

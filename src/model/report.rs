@@ -203,36 +203,6 @@ fn gemmini_configuration(arch: &Arch, hw: &mut Hardware) {
     hw.usable_bytes[lv.reg] = hw.usable_bytes[lv.reg].max(reg_bytes);
 }
 
-/// The pieces Gemmini's own tiles cut a layer into (at least one).
-fn auto_pieces(
-    arch: &Arch,
-    layer: &crate::ir::Layer,
-) -> Result<Vec<crate::gemmini::tiler::Piece>, String> {
-    use crate::gemmini::tiler::{auto_tile, gemmini_params, hardware_pieces};
-    let tiles = auto_tile(layer, &gemmini_params(arch));
-    let pieces = hardware_pieces(layer, &tiles, arch).map_err(|e| e.to_string())?;
-    if pieces.is_empty() {
-        return Err("Gemmini's tiler produced no tile".into());
-    }
-    Ok(pieces)
-}
-
-/// A layer run by Gemmini's own tiler on `hw`: the sum over the pieces its partial tiles make
-/// ([`crate::gemmini::tiler::hardware_pieces`]), as the `gemmini-default` baseline scores it.
-fn evaluate_auto(
-    arch: &Arch,
-    layer: &crate::ir::Layer,
-    hw: &Hardware,
-    opts: &EvalOptions,
-) -> Result<LayerEval, String> {
-    let pieces = auto_pieces(arch, layer)?;
-    let mut evals = Vec::with_capacity(pieces.len());
-    for p in &pieces {
-        evals.push(evaluate_layer(arch, &p.layer, &p.mapping, hw, opts).map_err(|e| e.to_string())?);
-    }
-    crate::model::exact::sum_evals(evals).ok_or_else(|| "Gemmini's tiler produced no tile".into())
-}
-
 /// [`evaluate_program`], optionally with Timeloop's integer rounding (to compare with its rows).
 pub fn evaluate_program_with(program: &Program, timeloop: bool) -> Result<EvalReport, Vec<String>> {
     let arch = &program.arch;
@@ -243,16 +213,10 @@ pub fn evaluate_program_with(program: &Program, timeloop: bool) -> Result<EvalRe
             errors.push(format!("{}.{}: no such layer", lm.network, lm.layer));
             continue;
         };
-        // An `auto` layer's mapping is that of its first piece, which need not multiply to it.
-        let mh = if lm.auto {
-            auto_pieces(arch, layer).and_then(|ps| {
-                min_hardware(arch, &ps[0].layer, &ps[0].mapping).map_err(|e| e.to_string())
-            })
-        } else {
-            check_mapping(arch, layer, &lm.mapping)
-                .and_then(|_| min_hardware(arch, layer, &lm.mapping))
-                .map_err(|e| e.to_string())
-        };
+        // An `auto` layer's mapping is Gemmini's tiles, partial last tiles included.
+        let mh = check_mapping(arch, layer, &lm.mapping)
+            .and_then(|_| min_hardware(arch, layer, &lm.mapping))
+            .map_err(|e| e.to_string());
         match mh {
             Ok(mh) => items.push((lm, layer, mh)),
             Err(e) => errors.push(format!("{}.{}: {e}", lm.network, lm.layer)),
@@ -279,12 +243,8 @@ pub fn evaluate_program_with(program: &Program, timeloop: bool) -> Result<EvalRe
     };
     let mut layers = Vec::new();
     for (lm, layer, mh) in &items {
-        let ev: LayerEval = if lm.auto {
-            evaluate_auto(arch, layer, &hw, &opts)
-        } else {
-            evaluate_layer(arch, layer, &lm.mapping, &hw, &opts).map_err(|e| e.to_string())
-        }
-        .map_err(|e| vec![format!("{}.{}: {e}", lm.network, lm.layer)])?;
+        let ev: LayerEval = evaluate_layer(arch, layer, &lm.mapping, &hw, &opts)
+            .map_err(|e| vec![format!("{}.{}: {e}", lm.network, lm.layer)])?;
         let what = format!("layer `{}.{}`", lm.network, lm.layer);
         let level_values = ev.levels.iter().flat_map(|l| {
             [

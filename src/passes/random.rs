@@ -73,7 +73,14 @@ pub fn smallest_prime(n: u64) -> u64 {
 
 /// Move factors (a whole slot's or its smallest prime) from random inner slots to the backing level until `fits` holds.
 /// Always terminates: with every inner factor 1 a tile is a single word.
-pub fn shrink_until(arch: &Arch, m: &mut Mapping, rng: &mut Rng, fits: impl Fn(&Mapping) -> bool) {
+/// A dim with a partial last tile keeps its cover ([`crate::model::pieces::normalize_cover`]).
+pub fn shrink_until(
+    arch: &Arch,
+    layer: &Layer,
+    m: &mut Mapping,
+    rng: &mut Rng,
+    fits: impl Fn(&Mapping) -> bool,
+) {
     let back = arch
         .levels
         .iter()
@@ -116,6 +123,9 @@ pub fn shrink_until(arch: &Arch, m: &mut Mapping, rng: &mut Rng, fits: impl Fn(&
             m.levels[back].order.push(dim);
         }
         m.levels[back].normalize_order();
+        if m.partial[d] {
+            crate::model::pieces::normalize_cover(layer, m);
+        }
     }
 }
 
@@ -135,7 +145,7 @@ mod tests {
             let mut m = random_mapping(&arch, &layer, pe, &mut rng);
             prop_assert!(check(&arch, &layer, &m, pe).is_ok());
             // Shrinking to "no inner factor above 4" keeps it legal and reaches the goal.
-            shrink_until(&arch, &mut m, &mut rng, |m| m.levels[..3].iter().all(|l| l.temporal.iter().chain(&l.spatial).all(|&f| f <= 4)));
+            shrink_until(&arch, &layer, &mut m, &mut rng, |m| m.levels[..3].iter().all(|l| l.temporal.iter().chain(&l.spatial).all(|&f| f <= 4)));
             prop_assert!(check(&arch, &layer, &m, pe).is_ok());
             prop_assert!(m.levels[..3].iter().all(|l| l.temporal.iter().chain(&l.spatial).all(|&f| f <= 4)));
         }

@@ -58,6 +58,9 @@ pub enum Rounding {
     /// The largest divisor not above the factor: tiles never grow, so bounds the relaxed point
     /// met still hold after rounding.
     Down,
+    /// The nearest whole factor, divisor or not; the backing level counts the tiles, the last
+    /// one partial ([`crate::model::pieces`]): the natural rounding when a dim has few divisors.
+    Ceil,
 }
 
 /// The largest divisor of `n` no larger than `min(target, cap)` (at least 1).
@@ -110,6 +113,15 @@ pub fn round_with(
     let pick = |n: u64, t: f64, cap: u64| match mode {
         Rounding::Nearest => nearest_divisor(n, t, cap),
         Rounding::Down => divisor_below(n, t, cap),
+        Rounding::Ceil => {
+            let t = if t.is_finite() { t.round() } else { 1.0 };
+            (t.max(1.0) as u64).min(cap.max(1)).min(n.max(1))
+        }
+    };
+    // Ceil mode: what is left to cover, rounded up (a whole divisor leaves an exact rest).
+    let next = |rest: u64, f: u64| match mode {
+        Rounding::Ceil => rest.div_ceil(f.max(1)),
+        _ => rest / f.max(1),
     };
     let nl = arch.levels.len();
     let mut levels: Vec<LevelMapping> = arch
@@ -134,12 +146,12 @@ pub fn round_with(
                 let cap = spatial_cap(arch, li, d, pe_max);
                 let f = pick(rest, x.spatial[li][d.index()], cap);
                 levels[li].spatial[d.index()] = f;
-                rest /= f;
+                rest = next(rest, f);
             }
             if level.allows_temporal(d) {
                 let f = pick(rest, x.temporal[li][d.index()], u64::MAX);
                 levels[li].temporal[d.index()] = f;
-                rest /= f;
+                rest = next(rest, f);
             }
         }
         let back = arch
@@ -152,7 +164,11 @@ pub fn round_with(
     for lm in &mut levels {
         lm.normalize_order();
     }
-    Mapping::new(levels)
+    let mut m = Mapping::new(levels);
+    if mode == Rounding::Ceil {
+        crate::model::pieces::normalize_cover(layer, &mut m);
+    }
+    m
 }
 
 #[cfg(test)]

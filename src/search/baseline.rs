@@ -1,7 +1,7 @@
 //! The baselines every search result is compared with, scored by the same evaluator.
 
 use super::design::{named_levels, runs_on, score, score_on, Exact, Scored};
-use crate::gemmini::tiler::{auto_tile, gemmini_params, hardware_pieces};
+use crate::gemmini::tiler::{auto_mapping, auto_tile, gemmini_params};
 use crate::ir::{Arch, Hardware, HwBounds, Layer, Mapping, Objective};
 use crate::passes::random::{random_mapping, shrink_until};
 use crate::util::Rng;
@@ -144,7 +144,9 @@ pub fn sample_on_hardware(
             let mut so_far = Vec::with_capacity(rounds);
             for _ in 0..rounds {
                 let mut m = random_mapping(arch, layer, pe_max, &mut rng);
-                shrink_until(arch, &mut m, &mut rng, |m| runs_on(model, layer, m, hw));
+                shrink_until(arch, layer, &mut m, &mut rng, |m| {
+                    runs_on(model, layer, m, hw)
+                });
                 let c = model.cost(layer, &m, hw);
                 let v = objective.of(c.0, c.1);
                 if best.as_ref().is_none_or(|b| v < b.0) {
@@ -230,9 +232,9 @@ pub fn random_search(
 
 /// Gemmini's shipped hardware and its own auto-tiler with its fixed loop order.
 ///
-/// Tiles that do not divide a layer are evaluated as the hardware runs them: the layer is split
-/// into full-tile and partial-tile pieces ([`hardware_pieces`]) whose costs add up. The mapping
-/// reported per layer is the one of the first (full-tile) piece.
+/// Each layer's mapping is Gemmini's tile ([`auto_mapping`]): where it does not divide the layer
+/// the last tile of the dim is partial, costed as the hardware runs it (the sum of its pieces,
+/// [`crate::model::pieces`]), and the reported mapping says so (`K4+`).
 pub fn gemmini_default(model: &dyn Exact, layers: &[Layer]) -> Result<Scored, String> {
     let arch = model.arch();
     let params = gemmini_params(arch);
@@ -261,16 +263,9 @@ pub fn gemmini_default(model: &dyn Exact, layers: &[Layer]) -> Result<Scored, St
     let mut costs = Vec::new();
     for layer in layers {
         let tiles = auto_tile(layer, &params);
-        let pieces =
-            hardware_pieces(layer, &tiles, arch).map_err(|e| format!("{}: {e}", layer.name))?;
-        let mut c = (0.0, 0.0);
-        for p in &pieces {
-            let pc = model.cost(&p.layer, &p.mapping, &hw);
-            c.0 += pc.0;
-            c.1 += pc.1;
-        }
-        mappings.push(pieces[0].mapping.clone());
-        costs.push(c);
+        let m = auto_mapping(layer, &tiles, arch).map_err(|e| format!("{}: {e}", layer.name))?;
+        costs.push(model.cost(layer, &m, &hw));
+        mappings.push(m);
     }
     let mut s = score_on(model, &[], vec![], hw);
     s.latency = layers

@@ -162,7 +162,7 @@ pub fn choose_orders(
 /// Make a mapping respect the bounds by moving factors to the backing level.
 fn repair(model: &dyn Exact, layer: &Layer, m: &mut Mapping, bounds: &HwBounds, rng: &mut Rng) {
     let arch = model.arch();
-    shrink_until(arch, m, rng, |m| {
+    shrink_until(arch, layer, m, rng, |m| {
         within_bounds(arch, &need_at_bound(model, layer, m, bounds), bounds)
     });
 }
@@ -178,7 +178,7 @@ pub fn init(model: &dyn Exact, layers: &[Layer], bounds: &HwBounds, rng: &mut Rn
         .iter()
         .map(|l| {
             let mut m = random_mapping(arch, l, hw.pe_dim as u64, rng);
-            shrink_until(arch, &mut m, rng, |m| runs_on(model, l, m, &hw));
+            shrink_until(arch, l, &mut m, rng, |m| runs_on(model, l, m, &hw));
             repair(model, l, &mut m, bounds, rng);
             m
         })
@@ -186,13 +186,15 @@ pub fn init(model: &dyn Exact, layers: &[Layer], bounds: &HwBounds, rng: &mut Rn
 }
 
 /// Start from Gemmini's own tiler (on the architecture's configuration): each layer's default tile,
-/// snapped down to divisors of the layer, then repaired to the bounds. `None` when the
+/// snapped down to divisors of the layer, then repaired to the bounds; for a layer with an
+/// awkward dim, Gemmini's tiles as they are (partial last tiles) if they cost less. `None` when the
 /// architecture is not Gemmini-shaped.
 pub fn init_gemmini(
     model: &dyn Exact,
     layers: &[Layer],
     bounds: &HwBounds,
     pe_cap: u64,
+    objective: Objective,
 ) -> Option<Vec<Mapping>> {
     use crate::gemmini::tiler::{auto_tile, gemmini_params, tiles_to_mapping};
     let arch = model.arch();
@@ -206,7 +208,21 @@ pub fn init_gemmini(
             let orders: Vec<Vec<Dim>> = padded.levels.iter().map(|lm| lm.order.clone()).collect();
             let mut m = round_with(arch, l, &r, &orders, pe_cap, Rounding::Down);
             repair_greedy(model, l, &mut m, bounds);
-            Some(m)
+            if !Dim::ALL.iter().any(|&d| awkward(l.dim(d))) {
+                return Some(m);
+            }
+            // Awkward sizes: Gemmini's tiles as they are, the last tile of a dim partial.
+            let mut exact = padded;
+            crate::model::pieces::normalize_cover(l, &mut exact);
+            crate::gemmini::rules::fix_order(arch, &mut exact);
+            repair_greedy(model, l, &mut exact, bounds);
+            Some(
+                if own_cost(model, l, &exact, objective) < own_cost(model, l, &m, objective) {
+                    exact
+                } else {
+                    m
+                },
+            )
         })
         .collect()
 }
@@ -251,6 +267,9 @@ pub fn repair_greedy(model: &dyn Exact, layer: &Layer, m: &mut Mapping, bounds: 
                     }
                     m2.levels[back].temporal[d] *= p;
                     m2.levels[back].normalize_order();
+                    if m.has_partial() {
+                        crate::model::pieces::normalize_cover(layer, &mut m2);
+                    }
                     let v2 = need(&m2);
                     if best.as_ref().is_none_or(|b| v2 < b.0) {
                         best = Some((v2, m2));
@@ -276,7 +295,8 @@ fn own_cost(model: &dyn Exact, layer: &Layer, m: &Mapping, objective: Objective)
 }
 
 /// Round every layer of `x`, keeping the loop orders of `prev`: the nearest and the round-down
-/// candidates, each repaired to the bounds, the cheaper kept. Returns the mappings and the
+/// candidates (and, for layers with an awkward dim, the ceil one), each repaired to the bounds,
+/// the cheapest kept. Returns the mappings and the
 /// number of exact evaluations spent.
 fn round_all(
     model: &dyn Exact,
@@ -296,7 +316,11 @@ fn round_all(
             let r = unrelax(arch, &x[li * nv..(li + 1) * nv]);
             let orders: Vec<Vec<Dim>> = prev[li].levels.iter().map(|lm| lm.order.clone()).collect();
             let mut best: Option<(f64, Mapping)> = None;
-            for mode in [Rounding::Nearest, Rounding::Down] {
+            let mut modes = vec![Rounding::Nearest, Rounding::Down];
+            if Dim::ALL.iter().any(|&d| awkward(l.dim(d))) {
+                modes.push(Rounding::Ceil);
+            }
+            for mode in modes {
                 let mut m = round_with(arch, l, &r, &orders, pe_cap, mode);
                 repair_greedy(model, l, &mut m, &spec.bounds);
                 let v = own_cost(model, l, &m, spec.objective);
@@ -305,7 +329,7 @@ fn round_all(
                     best = Some((v, m));
                 }
             }
-            best.expect("two candidates").1
+            best.expect("at least two candidates").1
         })
         .collect();
     (ms, evals)
@@ -328,7 +352,7 @@ pub fn run_start(
         .unwrap_or(super::baseline::PE_RANGE.1 as u64);
     // Start 0 begins from Gemmini's own tiles where that applies; the others from random ones.
     let gemmini = (start == 0)
-        .then(|| init_gemmini(model, layers, &spec.bounds, pe_cap))
+        .then(|| init_gemmini(model, layers, &spec.bounds, pe_cap, spec.objective))
         .flatten();
     let mut mappings = match gemmini {
         Some(m) => m,
@@ -566,7 +590,7 @@ pub fn all_dram_orders(
 ) -> (Scored, u64) {
     let arch = model.arch();
     let back = backing(arch);
-    descend(model, layers, best, objective, 1, |m| {
+    descend(model, layers, best, objective, 1, |_, m| {
         let top = &m.levels[back];
         let active: Vec<Dim> = top
             .order
@@ -597,8 +621,9 @@ const POLISH_SWEEPS: usize = 8;
 
 /// The single-prime-factor moves of one mapping: for every dim, a smallest prime of the factor in
 /// one slot (a free inner slot or the backing level) moved to another slot of the same dim,
-/// spatial slots capped by the PE side. Every result multiplies to the layer.
-pub fn prime_moves(arch: &Arch, m: &Mapping, pe_cap: u64) -> Vec<Mapping> {
+/// spatial slots capped by the PE side. Every result multiplies to the layer, or covers it with
+/// a partial last tile where `m` did.
+pub fn prime_moves(arch: &Arch, layer: &Layer, m: &Mapping, pe_cap: u64) -> Vec<Mapping> {
     let back = backing(arch);
     let mut slots = free_slots(arch);
     slots.extend(Dim::ALL.map(|d| (back, d, false)));
@@ -631,8 +656,75 @@ pub fn prime_moves(arch: &Arch, m: &Mapping, pe_cap: u64) -> Vec<Mapping> {
                 *f = if mul { *f * p } else { *f / p };
                 lm.normalize_order();
             }
+            if m.has_partial() {
+                crate::model::pieces::normalize_cover(layer, &mut m2);
+            }
             crate::gemmini::rules::fix_order(arch, &mut m2);
             out.push(m2);
+        }
+    }
+    out
+}
+
+/// Whether `n` has a prime factor above 7: a size whose divisors are too few for exact tiles, so
+/// tiles with a partial last one are worth trying.
+fn awkward(n: u64) -> bool {
+    let mut n = n.max(1);
+    for p in [2, 3, 5, 7] {
+        while n % p == 0 {
+            n /= p;
+        }
+    }
+    n > 1
+}
+
+/// Moves to tiles that need not divide the layer, for its awkward dims ([`awkward`]) and dims
+/// already partial: one inner factor set to a near value (one more or less, the nearest powers
+/// of two, the full spatial cap), the cover re-established
+/// ([`crate::model::pieces::normalize_cover`]).
+pub fn tile_moves(arch: &Arch, layer: &Layer, m: &Mapping, pe_cap: u64) -> Vec<Mapping> {
+    let mut out = Vec::new();
+    for (li, d, spatial) in free_slots(arch) {
+        if !(awkward(layer.dim(d)) || m.partial[d.index()]) {
+            continue;
+        }
+        let lm = &m.levels[li];
+        let f = if spatial {
+            lm.spatial[d.index()]
+        } else {
+            lm.temporal[d.index()]
+        };
+        let cap = if spatial {
+            crate::passes::legal::spatial_cap(arch, li, d, pe_cap)
+        } else {
+            layer.dim(d)
+        };
+        let pow_down = 1u64 << (63 - f.max(1).leading_zeros());
+        let mut cands = vec![f + 1, f.saturating_sub(1), pow_down, pow_down * 2];
+        if spatial {
+            cands.push(cap);
+        }
+        cands.sort_unstable();
+        cands.dedup();
+        for g in cands {
+            if g == 0 || g == f || g > cap {
+                continue;
+            }
+            let mut m2 = m.clone();
+            let lm = &mut m2.levels[li];
+            if spatial {
+                lm.spatial[d.index()] = g;
+            } else {
+                lm.temporal[d.index()] = g;
+                if !lm.order.contains(&d) {
+                    lm.order.push(d);
+                }
+            }
+            crate::model::pieces::normalize_cover(layer, &mut m2);
+            crate::gemmini::rules::fix_order(arch, &mut m2);
+            if m2 != *m {
+                out.push(m2);
+            }
         }
     }
     out
@@ -650,8 +742,10 @@ pub fn polish(
 ) -> (Scored, u64) {
     let arch = model.arch();
     let pe_cap = best.hardware.pe_dim.max(1.0) as u64;
-    descend(model, layers, best, objective, POLISH_SWEEPS, |m| {
-        prime_moves(arch, m, pe_cap)
+    descend(model, layers, best, objective, POLISH_SWEEPS, |l, m| {
+        let mut v = prime_moves(arch, l, m, pe_cap);
+        v.extend(tile_moves(arch, l, m, pe_cap));
+        v
     })
 }
 
@@ -665,7 +759,7 @@ fn descend(
     best: &Scored,
     objective: Objective,
     sweeps: usize,
-    neighbours: impl Fn(&Mapping) -> Vec<Mapping>,
+    neighbours: impl Fn(&Layer, &Mapping) -> Vec<Mapping>,
 ) -> (Scored, u64) {
     let hw = &best.hardware;
     let mut evals = 0;
@@ -680,7 +774,7 @@ fn descend(
             let value = |c: f64, e: f64| with_layer(objective, (lat, en), w, (c0, e0), (c, e));
             let mut best_move: Option<(f64, Mapping, (f64, f64))> = None;
             let current = value(c0, e0);
-            for m2 in neighbours(&chosen[li]) {
+            for m2 in neighbours(layer, &chosen[li]) {
                 if m2 == chosen[li] || !runs_on(model, layer, &m2, hw) {
                     continue;
                 }
@@ -722,11 +816,11 @@ pub fn polish_pairs(
 ) -> (Scored, u64) {
     let arch = model.arch();
     let pe_cap = best.hardware.pe_dim.max(1.0) as u64;
-    descend(model, layers, best, objective, 1, |m| {
+    descend(model, layers, best, objective, 1, |l, m| {
         let mut seen = std::collections::HashSet::new();
-        prime_moves(arch, m, pe_cap)
+        prime_moves(arch, l, m, pe_cap)
             .iter()
-            .flat_map(|m1| prime_moves(arch, m1, pe_cap))
+            .flat_map(|m1| prime_moves(arch, l, m1, pe_cap))
             .filter(|m2| seen.insert(m2.to_string()))
             .collect()
     })
@@ -756,7 +850,7 @@ fn fit_buffer(
     while !runs_on(model, layer, &m, target) {
         let now = need_now.instance_bytes(arch, lv);
         let mut pick: Option<(f64, Mapping, Hardware)> = None;
-        for m2 in prime_moves(arch, &m, pe_cap) {
+        for m2 in prime_moves(arch, layer, &m, pe_cap) {
             let need2 = need(model, layer, &m2);
             if need2.instance_bytes(arch, lv) >= now {
                 continue;

@@ -1346,7 +1346,7 @@ impl<'a> Checker<'a> {
     }
 
     /// `map net.layer auto`: Gemmini's own tiler picks the tiles on the architecture's
-    /// configuration; the mapping kept is that of its first (full-tile) piece.
+    /// configuration; the mapping kept is its tiles with partial last tiles (`K4+`).
     fn auto_mapping(
         &mut self,
         f: usize,
@@ -1354,7 +1354,7 @@ impl<'a> Checker<'a> {
         arch: Option<&Arch>,
         site: &LayerSite,
     ) -> Option<Mapping> {
-        use crate::gemmini::tiler::{auto_tile, gemmini_params, hardware_pieces};
+        use crate::gemmini::tiler::{auto_mapping, auto_tile, gemmini_params};
         if w.text != "auto" {
             let i = self.error(
                 "mapping-syntax",
@@ -1371,8 +1371,8 @@ impl<'a> Checker<'a> {
         }
         let (arch, layer) = (arch?, site.layer.as_ref()?);
         let tiles = auto_tile(layer, &gemmini_params(arch));
-        match hardware_pieces(layer, &tiles, arch) {
-            Ok(pieces) => pieces.into_iter().next().map(|p| p.mapping),
+        match auto_mapping(layer, &tiles, arch) {
+            Ok(m) => Some(m),
             Err(e) => {
                 let i = self.error(
                     "auto-not-gemmini",
