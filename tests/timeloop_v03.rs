@@ -166,3 +166,73 @@ fn shipped_timeloop_runs_emitted_v03_and_agrees_with_eval() {
     assert_eq!(check(&dir, "tutorial.dosa", &bin), 2);
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+/// One Timeloop run in `folder`: (cycles, energy uJ).
+fn run_timeloop(bin: &Path, folder: &Path) -> (u64, f64) {
+    let out = Command::new(bin)
+        .args(["arch.yaml", "problem.yaml", "mapping.yaml", "ert.yaml"])
+        .current_dir(folder)
+        .output()
+        .unwrap();
+    let stats = std::fs::read_to_string(folder.join("timeloop-model.stats.txt"))
+        .unwrap_or_else(|_| panic!("no stats: {}", String::from_utf8_lossy(&out.stdout)));
+    parse_stats(&stats)
+}
+
+/// Partial tiles have no Timeloop form, so `emit timeloop` writes the problem padded to whole
+/// tiles: Timeloop's cost of it equals dosa's of the padded problem, and bounds dosa's cost of
+/// the partial mapping (the sum of its pieces) from above.
+#[test]
+fn partial_tiles_emit_the_padded_problem_an_upper_bound() {
+    let Some(bin) = timeloop_model() else {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "shared/timeloop/bin/timeloop-model is missing (CI=true)"
+        );
+        return;
+    };
+    let dir = std::env::temp_dir().join(format!("dosa-timeloop-partial-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let partial = r#"
+network odd { conv head R=3 S=3 P=13 Q=13 C=3 K=101 }
+map odd.head "L3[WIO] K7+ Q13 - L2[WI] N1 K16X - L1[O] S3 R3 P13 C3X - L0[W] N1"
+"#;
+    let padded = r#"
+network odd { conv head R=3 S=3 P=13 Q=13 C=3 K=112 }
+map odd.head "L3[WIO] K7 Q13 - L2[WI] N1 K16X - L1[O] S3 R3 P13 C3X - L0[W] N1"
+"#;
+    std::fs::write(dir.join("partial.dosa"), partial).unwrap();
+    std::fs::write(dir.join("padded.dosa"), padded).unwrap();
+    let eval = |f: &str| -> (f64, f64) {
+        let v: serde_json::Value =
+            serde_json::from_str(&dosa(&["eval", "--timeloop", "--json", f], &dir)).unwrap();
+        let l = &v["layers"][0];
+        (
+            l["latency_cycles"].as_f64().unwrap(),
+            l["energy_uj"].as_f64().unwrap(),
+        )
+    };
+    let (pc, pe) = eval("partial.dosa");
+    let (qc, qe) = eval("padded.dosa");
+    dosa(&["emit", "timeloop", "partial.dosa", "-o", "tl"], &dir);
+    let folder = std::fs::read_dir(dir.join("tl"))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
+    let problem = std::fs::read_to_string(folder.join("problem.yaml")).unwrap();
+    assert!(
+        problem.contains("padded to whole tiles (K 101 -> 112)"),
+        "{problem}"
+    );
+    let (tc, te) = run_timeloop(&bin, &folder);
+    assert_eq!(tc as f64, qc, "Timeloop's cycles of the padded problem");
+    assert!((te - qe).abs() / qe <= 1e-4, "energy {te} vs dosa {qe}");
+    assert!(
+        pc <= tc as f64 && pe < te,
+        "partial ({pc}, {pe}) above padded ({tc}, {te})"
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+}

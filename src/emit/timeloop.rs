@@ -849,13 +849,15 @@ pub fn emit_as(program: &Program, format: Format) -> Result<Vec<EmittedFile>, Ve
             }
         };
         let (i, label, layer, mapping) = (m.index, m.label, m.layer, m.mapping);
-        if m.auto {
-            errors.push(format!(
-                "layer `{label}` (mapping {i}): `auto` tiles do not always divide the layer, so \
-                 they have no single Timeloop mapping; map the layer explicitly"
-            ));
-            continue;
-        }
+        // Timeloop has no partial tiles: a mapping with some (`K64+`, or `auto` tiles that do
+        // not divide) is written on the problem padded to whole tiles, whose cost bounds the
+        // partial mapping's from above.
+        let padded = crate::model::pieces::is_partial(layer, mapping)
+            .then(|| crate::model::pieces::covering_layer(layer, mapping));
+        let layer = padded.as_ref().unwrap_or(layer);
+        let mut mapping = mapping.clone();
+        mapping.partial = [false; 7];
+        let mapping = &mapping;
         let hw = hardware(&program.arch, layer, mapping);
         if let Err(e) = crate::passes::legal::check(&program.arch, layer, mapping, hw.pe_dim) {
             errors.push(format!(
@@ -864,7 +866,18 @@ pub fn emit_as(program: &Program, format: Format) -> Result<Vec<EmittedFile>, Ve
             continue;
         }
         let dir = folder_name(i, &label);
-        let title = format!("layer {label}");
+        let title = match &padded {
+            Some(p) => format!(
+                "layer {label}, padded to whole tiles ({}): an upper bound of its partial-tile cost",
+                crate::ir::Dim::ALL
+                    .iter()
+                    .filter(|d| p.dim(**d) != m.layer.dim(**d))
+                    .map(|d| format!("{d} {} -> {}", m.layer.dim(*d), p.dim(*d)))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ),
+            None => format!("layer {label}"),
+        };
         let arch = &program.arch;
         let mut add = |name: &str, contents: String| {
             files.push(EmittedFile {
