@@ -37,12 +37,34 @@ map t.mc "L3[WIO] P2 C2 - L2[WI] K16X - L1[O] K2 P16 C2 C16X - L0[W] N1"
 
 const LAYERS: [&str; 7] = ["t.c3", "t.s2", "t.pw", "t.odd", "t.ks", "t.fc", "t.mc"];
 
+/// Prime and awkward sizes whose tiles do not divide them: the last tile of a dim is partial
+/// (`K2+`), at DRAM and at the tile level, for a conv, a strided conv and a matmul.
+const PRIME: &str = r#"
+network t {
+  conv pc R=3 S=3 P=7 Q=7 C=19 K=23
+  conv pp R=1 S=1 P=11 Q=11 C=5 K=37
+  conv ps R=3 S=3 P=5 Q=5 C=7 K=3 stride=2
+  matmul pm M=41 K=29 N=17
+}
+map t.pc "L3[WIO] K2+ C2+ - L2[WI] K16X - L1[O] S3 R3 Q7 P7 C16X - L0[W] N1"
+map t.pp "L3[WIO] K3+ P2+ - L2[WI] K16X - L1[O] Q11 P7 C5X - L0[W] N1"
+map t.ps "L3[WIO] Q2+ - L2[WI] K3X - L1[O] S3 R3 Q3 P5 C7X - L0[W] N1"
+map t.pm "L3[WIO] P3+ K2+ - L2[WI] K16X - L1[O] P16 C2+ C16X - L0[W] N1"
+"#;
+
+const PRIME_LAYERS: [&str; 4] = ["t.pc", "t.pp", "t.ps", "t.pm"];
+
 /// `dosa emit gemmini` through the binary; returns the folder.
 fn emit(tag: &str, tree: Tree, extra: &[&str]) -> std::path::PathBuf {
+    emit_program(tag, SMALL, tree, extra)
+}
+
+/// [`emit`] of any program.
+fn emit_program(tag: &str, program: &str, tree: Tree, extra: &[&str]) -> std::path::PathBuf {
     let dir = scratch(tag);
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("small.dosa");
-    std::fs::write(&src, SMALL).unwrap();
+    std::fs::write(&src, program).unwrap();
     let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
         .args(["emit", "gemmini"])
         .arg(&src)
@@ -80,9 +102,14 @@ fn run(g: &Gemmini, tree: Tree, dir: &Path, what: &str) -> (Option<i32>, String)
 
 /// Both runs of every layer compared, none differing; the cycle lines still parse.
 fn assert_all_verified(log: &str) {
+    assert_verified(log, &LAYERS)
+}
+
+/// [`assert_all_verified`] for the given layers.
+fn assert_verified(log: &str, layers: &[&str]) {
     let lines = verify_lines(log);
     let mut expected = Vec::new();
-    for l in LAYERS {
+    for &l in layers {
         for r in ["mapped", "auto"] {
             expected.push((l.to_string(), r.to_string(), 0));
         }
@@ -90,7 +117,7 @@ fn assert_all_verified(log: &str) {
     assert_eq!(lines, expected, "{log}");
     let cycles = dosa::gemmini::c::parse_cycle_lines(log);
     let names: Vec<&str> = cycles.iter().map(|c| c.layer.as_str()).collect();
-    assert_eq!(names, LAYERS, "{log}");
+    assert_eq!(names, layers, "{log}");
     assert!(log.contains("dosa total mapped_cycles="), "{log}");
 }
 
@@ -102,6 +129,20 @@ fn small_layers_compute_the_reference_result_upstream() {
     assert_eq!(code, Some(0), "{log}");
     assert_all_verified(&log);
     std::fs::remove_dir_all(&dir).unwrap();
+}
+
+/// Tiles that do not divide prime sizes: Gemmini's loops run the last tile partial, on both
+/// APIs, and the result is exactly the reference's.
+#[test]
+fn prime_sizes_with_partial_tiles_compute_the_reference_result() {
+    let Some(g) = spike() else { return };
+    for tree in [Tree::Dev, Tree::Dosa] {
+        let dir = emit_program(&format!("spike_prime_{}", tree.api()), PRIME, tree, &[]);
+        let (code, log) = run(&g, tree, &dir.join("out"), "4 prime layers");
+        assert_eq!(code, Some(0), "{log}");
+        assert_verified(&log, &PRIME_LAYERS);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }
 
 #[test]
