@@ -57,15 +57,33 @@ fn dims() -> impl Strategy<Value = [u64; 7]> {
         .prop_map(|(r, s, p, q, c, k, n)| [r, s, p, q, c, k, n])
 }
 
+/// Sizes with small prime factors only: the random mapper then draws exact factors.
+fn smooth_dims() -> impl Strategy<Value = [u64; 7]> {
+    let smooth = || {
+        (0u32..5, 0u32..3, 0u32..2).prop_map(|(a, b, c)| 2u64.pow(a) * 3u64.pow(b) * 5u64.pow(c))
+    };
+    (
+        1u64..4,
+        1u64..4,
+        smooth(),
+        smooth(),
+        smooth(),
+        smooth(),
+        1u64..3,
+    )
+        .prop_map(|(r, s, p, q, c, k, n)| [r, s, p, q, c, k, n])
+}
+
 proptest! {
     #![proptest_config(ProptestConfig { cases: 96, failure_persistence: None, ..ProptestConfig::default() })]
 
     /// Marking dims partial changes nothing when the factors divide: one piece, the same cost.
     #[test]
-    fn exact_factors_cost_the_same_marked_partial(d in dims(), stride in 1u64..3, seed: u64) {
+    fn exact_factors_cost_the_same_marked_partial(d in smooth_dims(), stride in 1u64..3, seed: u64) {
         let arch = gemmini_arch();
         let layer = Layer::conv("l", d, stride, stride);
         let m = random_mapping(&arch, &layer, 16, &mut Rng::new(seed));
+        prop_assert!(!m.has_partial());
         let mut marked = m.clone();
         marked.partial = [true; 7];
         prop_assert!(check_cover(&layer, &marked).is_ok());

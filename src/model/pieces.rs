@@ -113,6 +113,18 @@ pub fn covering_layer(layer: &Layer, m: &Mapping) -> Layer {
     l
 }
 
+/// Whether `n` has a prime factor above 7: a size whose divisors are too few for good exact
+/// tiles, where the search and the random mapper also try tiles with a partial last one.
+pub fn awkward(n: u64) -> bool {
+    let mut n = n.max(1);
+    for p in [2, 3, 5, 7] {
+        while n % p == 0 {
+            n /= p;
+        }
+    }
+    n > 1
+}
+
 /// Re-establish the cover after factors moved: per dim, the factors in tile order (see
 /// [`chain`]: spatial ones first) are kept until they reach the dim, the one that reaches it becomes the count of tiles below it
 /// (and the outer ones 1), and the backing level (the last) counts the rest, `ceil`; a dim is

@@ -17,7 +17,9 @@ pub fn random_order(rng: &mut Rng) -> Vec<Dim> {
 
 /// A random legal mapping: per dim, walk the free slots innermost first and give each a uniformly
 /// chosen divisor of what remains (spatial ones capped by `pe_max`); the backing level takes the
-/// rest. Loop orders are shuffled. It need not fit any buffer: see [`shrink_until`].
+/// rest. Loop orders are shuffled. It need not fit any buffer: see [`shrink_until`]. For an
+/// awkward dim ([`crate::model::pieces::awkward`]) half the time any whole factor is drawn
+/// instead, and the backing level counts the tiles, the last one partial.
 pub fn random_mapping(arch: &Arch, layer: &Layer, pe_max: u64, rng: &mut Rng) -> Mapping {
     let mut levels: Vec<LevelMapping> = arch
         .levels
@@ -34,14 +36,27 @@ pub fn random_mapping(arch: &Arch, layer: &Layer, pe_max: u64, rng: &mut Rng) ->
         .iter()
         .rposition(|l| l.is_backing)
         .unwrap_or(arch.levels.len() - 1);
+    let mut partial = false;
     for d in Dim::ALL {
         let mut rest = layer.dim(d);
+        let any = crate::model::pieces::awkward(rest) && rng.below(2) == 0;
+        partial |= any;
         for &(li, sd, spatial) in slots.iter().filter(|s| s.1 == d) {
             let cap = if spatial {
                 spatial_cap(arch, li, sd, pe_max)
             } else {
                 u64::MAX
             };
+            if any {
+                let f = 1 + rng.below(cap.min(rest).max(1));
+                if spatial {
+                    levels[li].spatial[d.index()] = f;
+                } else {
+                    levels[li].temporal[d.index()] = f;
+                }
+                rest = rest.div_ceil(f);
+                continue;
+            }
             let ds: Vec<u64> = divisors(rest).into_iter().filter(|&f| f <= cap).collect();
             let f = ds[rng.below(ds.len() as u64) as usize];
             if spatial {
@@ -56,7 +71,11 @@ pub fn random_mapping(arch: &Arch, layer: &Layer, pe_max: u64, rng: &mut Rng) ->
     for lm in &mut levels {
         lm.normalize_order();
     }
-    Mapping::new(levels)
+    let mut m = Mapping::new(levels);
+    if partial {
+        crate::model::pieces::normalize_cover(layer, &mut m);
+    }
+    m
 }
 
 /// Smallest prime factor of `n` (> 1).

@@ -20,6 +20,7 @@
 use super::baseline::random_hardware;
 use super::design::{need, need_at_bound, runs_on, score, within_bounds, Exact, Scored};
 use crate::ir::{Arch, Dim, Hardware, HwBounds, Layer, Mapping, Objective, SearchSpec};
+use crate::model::pieces::awkward;
 use crate::passes::legal::free_slots;
 use crate::passes::random::{random_mapping, shrink_until};
 use crate::passes::round::{round_with, Relaxed, Rounding};
@@ -664,18 +665,6 @@ pub fn prime_moves(arch: &Arch, layer: &Layer, m: &Mapping, pe_cap: u64) -> Vec<
         }
     }
     out
-}
-
-/// Whether `n` has a prime factor above 7: a size whose divisors are too few for exact tiles, so
-/// tiles with a partial last one are worth trying.
-fn awkward(n: u64) -> bool {
-    let mut n = n.max(1);
-    for p in [2, 3, 5, 7] {
-        while n % p == 0 {
-            n /= p;
-        }
-    }
-    n > 1
 }
 
 /// Moves to tiles that need not divide the layer, for its awkward dims ([`awkward`]) and dims
