@@ -1,28 +1,11 @@
-//! Small shared helpers: atomic file output and finite-number guards.
+//! Small shared helpers: atomic file output, output checks and finite-number guards.
 
-use std::io::Write;
 use std::path::Path;
 
-/// Write `bytes` to `path` atomically: a temp file beside it, then a rename, so a failing
-/// command never leaves a partial output file.
+/// Write `bytes` to `path` atomically (a synced temp file beside it, then a rename; see
+/// [`crate::emit::output`]), so a failing or killed command never leaves a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all().ok();
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    crate::emit::output::commit_file(path, bytes)
 }
 
 /// Replace NaN or infinity by `fallback` so that no non-finite number reaches an output.
