@@ -124,18 +124,28 @@ pub fn check_writable_dir(dir: &Path) -> Result<(), String> {
             },
         }
     }
-    let test = probe.join(format!(".dosa-write-test{}", std::process::id()));
-    match std::fs::File::create(&test) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&test);
-            Ok(())
+    // Ask the system rather than creating a probe file, which a kill would leave behind.
+    #[cfg(unix)]
+    let writable = rustix::fs::access(
+        probe,
+        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+    )
+    .map_err(std::io::Error::from);
+    #[cfg(not(unix))]
+    let writable = match std::fs::metadata(probe) {
+        Ok(m) if m.permissions().readonly() => {
+            Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
         }
-        Err(e) => Err(format!(
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    writable.map_err(|e| {
+        format!(
             "cannot write into {}: {}",
             dir.display(),
             e.to_string().split(" (os error").next().unwrap_or_default()
-        )),
-    }
+        )
+    })
 }
 
 /// Check before any work that the file `path` can be written (atomically, beside it): it is not

@@ -17,8 +17,8 @@
 //! the next command that writes beside them (temps whose process is gone are swept first).
 //!
 //! Test hook: `DOSA_FAULT=enospc@N` makes the N-th write step (0-based; each file written counts
-//! one, the final rename one) fail as if the disk were full, and `DOSA_FAULT=kill@N` aborts the
-//! process there without any clean-up, as SIGKILL would. Nothing else reads it.
+//! one, the final rename one) fail as if the disk were full, and `DOSA_FAULT=kill@N` sends the process
+//! SIGKILL there, so that nothing is cleaned up. Nothing else reads it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -111,7 +111,11 @@ fn step() -> std::io::Result<()> {
             std::io::ErrorKind::StorageFull,
             "No space left on device (DOSA_FAULT)",
         )),
-        "kill" => std::process::abort(),
+        "kill" => {
+            #[cfg(unix)]
+            let _ = signal_hook::low_level::raise(signal_hook::consts::SIGKILL);
+            std::process::abort()
+        }
         _ => Ok(()),
     }
 }
