@@ -188,3 +188,13 @@ fn the_mutations_reach_every_stage() {
     assert!(loaded > CASES as usize / 10, "{loaded} loaded");
     assert!(evaluated > CASES as usize / 20, "{evaluated} evaluated");
 }
+
+#[test]
+fn the_readme_states_the_case_count() {
+    let readme = include_str!("../README.md");
+    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(
+        flat.contains(&format!("`tests/fuzz.rs` runs {CASES} proptest cases")),
+        "README and CASES disagree"
+    );
+}

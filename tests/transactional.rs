@@ -583,3 +583,11 @@ fn progress_is_silent_off_a_terminal_and_drawn_on_one() {
         assert!(shown.contains("search: 1 starts x 100 steps"), "{shown}");
     }
 }
+
+#[test]
+fn the_readme_states_the_kill_counts() {
+    let readme = include_str!("../README.md");
+    let flat = readme.split_whitespace().collect::<Vec<_>>().join(" ");
+    assert!(flat.contains(&format!("{CI_KILLS} SIGKILL/SIGTERM/SIGINT kills")));
+    assert!(flat.contains(&format!("runs the full {FULL_KILLS}")));
+}

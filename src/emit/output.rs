@@ -193,7 +193,11 @@ fn exchange(a: &Path, b: &Path) -> std::io::Result<()> {
 /// holds only entries `ours` recognises as this command's earlier output (so replacing it loses
 /// nothing the user made), and its nearest existing ancestor is a writable folder.
 pub fn check_dir(dir: &Path, ours: &dyn Fn(&str) -> bool) -> Result<(), String> {
-    crate::util::check_writable_dir(dir)?;
+    if dir.exists() && !dir.is_dir() {
+        return Err(format!("cannot write into {}: not a folder", dir.display()));
+    }
+    // The temp folder is made beside `dir`, so it is `dir`'s parent that must be writable.
+    crate::util::check_writable_dir(parent_of(dir))?;
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Ok(());
     };
