@@ -117,7 +117,8 @@ fn runs_in_gemmini_order(m: &crate::ir::Mapping) -> bool {
     active == gemmini
 }
 
-/// `emit gemmini` on a loaded program: the files are written only if every layer passes.
+/// `emit gemmini` on a loaded program: the files are written only if every layer passes, and
+/// replace `out` as a whole (refused if `out` holds files it does not write).
 /// Returns the message to print.
 pub fn emit_gemmini(
     program: &Program,
@@ -136,6 +137,8 @@ pub fn emit_gemmini(
         source: source.to_string(),
         verify,
     };
+    // Library callers get the same protection as the command: no foreign folder is replaced.
+    output::check_dir(out, &|e| is_gemmini_output(name, e)).map_err(CliError::Usage)?;
     let files = c::emit(program, &opts).map_err(errors)?;
     let mut msg = write(out, &files)?;
     if api == ApiArg::Upstream {
@@ -168,6 +171,7 @@ pub fn emit_timeloop_as(
         FormatArg::V03 => timeloop::Format::V03,
         FormatArg::V04 => timeloop::Format::V04,
     };
+    output::check_dir(out, &|e| is_timeloop_output(out, e)).map_err(CliError::Usage)?;
     let files = timeloop::emit_as(program, format).map_err(errors)?;
     write(out, &files)
 }
