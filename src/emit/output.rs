@@ -17,8 +17,8 @@
 //! the next command that writes beside them (temps whose process is gone are swept first).
 //!
 //! Test hook: `DOSA_FAULT=enospc@N` makes the N-th write step (0-based; each file written counts
-//! one, the final rename one) fail as if the disk were full, and `DOSA_FAULT=kill@N` sends the process
-//! SIGKILL there, so that nothing is cleaned up. Nothing else reads it.
+//! one, the final rename one) fail as if the disk were full, and `DOSA_FAULT=kill@N` sends the
+//! process SIGKILL there, so that nothing is cleaned up. Nothing else reads it.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
