@@ -197,7 +197,7 @@ fn kills_at_spread_times_leave_the_old_or_the_new_set() {
 }
 
 #[test]
-#[ignore = "the full 200-kill run, about 45 s on 2 cores"]
+#[ignore = "the full 200-kill run, about a minute on 2 cores"]
 fn the_full_200_kill_run() {
     let o = kill_run(FULL_KILLS, "full");
     assert_eq!(o.old + o.new, FULL_KILLS);
