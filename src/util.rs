@@ -1,28 +1,11 @@
-//! Small shared helpers: atomic file output and finite-number guards.
+//! Small shared helpers: atomic file output, output checks and finite-number guards.
 
-use std::io::Write;
 use std::path::Path;
 
-/// Write `bytes` to `path` atomically: a temp file beside it, then a rename, so a failing
-/// command never leaves a partial output file.
+/// Write `bytes` to `path` atomically (a synced temp file beside it, then a rename; see
+/// [`crate::emit::output`]), so a failing or killed command never leaves a partial file.
 pub fn write_atomic(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.tmp{}", std::process::id()));
-    {
-        let mut f = std::fs::File::create(&tmp)?;
-        f.write_all(bytes)?;
-        f.sync_all().ok();
-    }
-    std::fs::rename(&tmp, path).inspect_err(|_| {
-        let _ = std::fs::remove_file(&tmp);
-    })
+    crate::emit::output::commit_file(path, bytes)
 }
 
 /// Replace NaN or infinity by `fallback` so that no non-finite number reaches an output.
@@ -141,18 +124,28 @@ pub fn check_writable_dir(dir: &Path) -> Result<(), String> {
             },
         }
     }
-    let test = probe.join(format!(".dosa-write-test{}", std::process::id()));
-    match std::fs::File::create(&test) {
-        Ok(_) => {
-            let _ = std::fs::remove_file(&test);
-            Ok(())
+    // Ask the system rather than creating a probe file, which a kill would leave behind.
+    #[cfg(unix)]
+    let writable = rustix::fs::access(
+        probe,
+        rustix::fs::Access::WRITE_OK | rustix::fs::Access::EXEC_OK,
+    )
+    .map_err(std::io::Error::from);
+    #[cfg(not(unix))]
+    let writable = match std::fs::metadata(probe) {
+        Ok(m) if m.permissions().readonly() => {
+            Err(std::io::Error::from(std::io::ErrorKind::PermissionDenied))
         }
-        Err(e) => Err(format!(
+        Ok(_) => Ok(()),
+        Err(e) => Err(e),
+    };
+    writable.map_err(|e| {
+        format!(
             "cannot write into {}: {}",
             dir.display(),
             e.to_string().split(" (os error").next().unwrap_or_default()
-        )),
-    }
+        )
+    })
 }
 
 /// Check before any work that the file `path` can be written (atomically, beside it): it is not

@@ -88,7 +88,7 @@ fn validate_rejects_a_file_without_the_columns_and_writes_nothing() {
         "--plot",
         plots.to_str().unwrap(),
     ]);
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("missing column"));
     assert!(!plots.exists());
     let out = dosa(&[

@@ -334,7 +334,7 @@ fn the_binary_reports_unreadable_input_and_writes_nothing() {
         .arg(&dir)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(!dir.exists());
     let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
         .args(["emit", "gemmini", "x.dosa", "-o", "d", "--api", "bogus"])
@@ -345,7 +345,7 @@ fn the_binary_reports_unreadable_input_and_writes_nothing() {
         .args(["tile", "gemmini", "no_such_file.dosa", "--json"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2));
     assert!(out.stdout.is_empty());
 }
 

@@ -3,7 +3,7 @@
 //! and `dosa emit timeloop FILE -o DIR` (Timeloop inputs to cross-check them).
 
 use super::CliError;
-use crate::emit::{timeloop, write_files, EmittedFile};
+use crate::emit::{output, timeloop, EmittedFile};
 use crate::gemmini::c::{self, loop_order_string, Api, GEMMINI_LOOP_ORDER};
 use crate::ir::Program;
 use clap::{Args, Subcommand, ValueEnum};
@@ -25,7 +25,7 @@ pub enum EmitTarget {
     Gemmini {
         /// The .dosa file whose mappings to emit.
         file: PathBuf,
-        /// Output folder (created if missing).
+        /// Output folder (created if missing; an earlier emit there is replaced as a whole).
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
         /// `upstream`: Gemmini's fixed loop order; `dosa`: the research branch that takes the
@@ -45,7 +45,7 @@ pub enum EmitTarget {
     Timeloop {
         /// The .dosa file whose mappings to emit.
         file: PathBuf,
-        /// Output folder (created if missing).
+        /// Output folder (created if missing; an earlier emit there is replaced as a whole).
         #[arg(short = 'o', long = "out")]
         out: PathBuf,
         /// `v0.3`: what the shipped Timeloop (the fork behind the reference data) reads;
@@ -85,8 +85,13 @@ fn errors(list: Vec<String>) -> CliError {
     CliError::Input(msg.join("\n"))
 }
 
+/// Replace the folder `out` by the files, all at once ([`output::commit_dir`]).
 fn write(out: &Path, files: &[EmittedFile]) -> Result<String, CliError> {
-    write_files(out, files).map_err(CliError::Usage)?;
+    let pairs: Vec<(&str, &str)> = files
+        .iter()
+        .map(|f| (f.path.as_str(), f.contents.as_str()))
+        .collect();
+    output::commit_dir(out, &pairs).map_err(|e| CliError::write(out, &e))?;
     let names: Vec<String> = files
         .iter()
         .map(|f| out.join(&f.path).display().to_string())
@@ -112,7 +117,8 @@ fn runs_in_gemmini_order(m: &crate::ir::Mapping) -> bool {
     active == gemmini
 }
 
-/// `emit gemmini` on a loaded program: the files are written only if every layer passes.
+/// `emit gemmini` on a loaded program: the files are written only if every layer passes, and
+/// replace `out` as a whole (refused if `out` holds files it does not write).
 /// Returns the message to print.
 pub fn emit_gemmini(
     program: &Program,
@@ -131,6 +137,8 @@ pub fn emit_gemmini(
         source: source.to_string(),
         verify,
     };
+    // Library callers get the same protection as the command: no foreign folder is replaced.
+    output::check_dir(out, &|e| is_gemmini_output(name, e)).map_err(CliError::Usage)?;
     let files = c::emit(program, &opts).map_err(errors)?;
     let mut msg = write(out, &files)?;
     if api == ApiArg::Upstream {
@@ -163,14 +171,40 @@ pub fn emit_timeloop_as(
         FormatArg::V03 => timeloop::Format::V03,
         FormatArg::V04 => timeloop::Format::V04,
     };
+    output::check_dir(out, &|e| is_timeloop_output(out, e)).map_err(CliError::Usage)?;
     let files = timeloop::emit_as(program, format).map_err(errors)?;
     write(out, &files)
 }
 
+/// Whether `entry` of an `emit gemmini` folder is a program it writes (`NAME.c`,
+/// `NAME_params.h` for `name` or any `dosa_*` name), so an earlier one may be replaced.
+fn is_gemmini_output(name: &str, entry: &str) -> bool {
+    let stem = entry
+        .strip_suffix("_params.h")
+        .or_else(|| entry.strip_suffix(".c"));
+    stem.is_some_and(|s| s == name || s.starts_with("dosa_"))
+}
+
+/// Whether `entry` of an `emit timeloop` folder is a layer folder it writes (`NN_net.layer`).
+fn is_timeloop_output(dir: &Path, entry: &str) -> bool {
+    entry.starts_with(|c: char| c.is_ascii_digit()) && dir.join(entry).is_dir()
+}
+
 /// Run `dosa emit`.
 pub fn run(args: EmitArgs) -> Result<i32, CliError> {
-    let (EmitTarget::Gemmini { out, .. } | EmitTarget::Timeloop { out, .. }) = &args.target;
-    crate::util::check_writable_dir(out).map_err(CliError::Usage)?;
+    match &args.target {
+        EmitTarget::Gemmini {
+            out, name, file, ..
+        } => {
+            let name = name.clone().unwrap_or_else(|| default_name(file));
+            output::check_dir(out, &|e| is_gemmini_output(&name, e)).map_err(CliError::Usage)?;
+            super::require_file(file)?;
+        }
+        EmitTarget::Timeloop { out, file, .. } => {
+            output::check_dir(out, &|e| is_timeloop_output(out, e)).map_err(CliError::Usage)?;
+            super::require_file(file)?;
+        }
+    }
     let msg = match args.target {
         EmitTarget::Gemmini {
             file,

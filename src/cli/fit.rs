@@ -6,7 +6,6 @@ use crate::learn::mlp::Activation;
 use crate::learn::predictor::SplitReport;
 use crate::learn::{analytical, data, train, FitOptions};
 use clap::Args;
-use std::io::IsTerminal;
 use std::path::PathBuf;
 
 /// `dosa fit --rtl CSV -o MODEL [--predictor both,dnn] [--seed S]`
@@ -122,6 +121,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         ));
     }
     crate::util::check_writable_file(&args.output).map_err(CliError::Usage)?;
+    super::require_file(&args.rtl)?;
     let samples =
         data::load_csv(&args.rtl, true).map_err(|e| CliError::Input(format!("error: {e}")))?;
     let roof = analytical::default_roofline();
@@ -141,24 +141,13 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         },
         ..Default::default()
     };
-    let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(train::planned_epochs(&opts, roof.is_some()));
-        b.set_style(
-            indicatif::ProgressStyle::with_template(
-                "fitting {bar:40} {percent}% ({elapsed}, at most {duration})",
-            )
-            .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
-        );
-        b
-    } else {
-        indicatif::ProgressBar::hidden()
-    };
+    let bar = super::progress::bar(train::planned_epochs(&opts, roof.is_some()), "fitting");
     let tick = || bar.inc(1);
     let model = train::fit(&samples, roof.as_deref(), &opts, &tick)
         .map_err(|e| CliError::Input(format!("error: {e}")))?;
     bar.finish_and_clear();
-    crate::util::write_atomic(&args.output, &model.to_json())
-        .map_err(|e| CliError::Usage(format!("{}: {e}", args.output.display())))?;
+    crate::emit::output::commit_file(&args.output, &model.to_json())
+        .map_err(|e| CliError::write(&args.output, &e))?;
     let held = &model.file.training.held_out;
     if args.json {
         let v = serde_json::json!({ "rows": samples.len(), "held_out": held });

@@ -2,11 +2,11 @@
 
 use super::CliError;
 use crate::syntax::{format_bytes, Formatted};
-use crate::util::write_atomic;
 use clap::Args;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
-/// `dosa fmt`: by default rewrites each file in place (atomically, only if it changes).
+/// `dosa fmt`: by default rewrites each file in place (atomically, only if it changes; all files
+/// or, on a write error, none).
 #[derive(Args, Debug)]
 pub struct FmtArgs {
     /// The files to format; `-` formats standard input to standard output.
@@ -31,10 +31,10 @@ pub fn run(args: FmtArgs) -> Result<i32, CliError> {
     for f in &args.files {
         let text = if f == "-" {
             crate::util::read_capped(std::io::stdin())
-                .map_err(|e| CliError::Usage(format!("cannot read standard input: {e}")))?
+                .map_err(|e| CliError::read(Path::new("standard input"), &e))?
         } else {
             crate::util::read_file_capped(Path::new(f))
-                .map_err(|e| CliError::Usage(format!("cannot read {f}: {e}")))?
+                .map_err(|e| CliError::read(Path::new(f), &e))?
         };
         inputs.push((f.clone(), text));
     }
@@ -55,18 +55,29 @@ pub fn run(args: FmtArgs) -> Result<i32, CliError> {
         return Ok(1);
     }
     let mut unformatted = false;
-    for (f, text, out) in outputs {
+    // In-place rewrites are collected and committed together: all temp files first, then the
+    // renames, so a full disk changes no file (see `crate::emit::output`).
+    let mut rewrites: Vec<(PathBuf, &str)> = Vec::new();
+    for (f, text, out) in &outputs {
         if args.check {
             if out.as_bytes() != text.as_slice() {
                 eprintln!("{f}: not formatted");
                 unformatted = true;
             }
-        } else if args.stdout || f == "-" {
+        } else if args.stdout || *f == "-" {
             out!("{out}");
         } else if out.as_bytes() != text.as_slice() {
-            write_atomic(Path::new(f), out.as_bytes())
-                .map_err(|e| CliError::Input(format!("cannot write {f}: {e}")))?;
+            rewrites.push((PathBuf::from(f), out.as_str()));
         }
+    }
+    if !rewrites.is_empty() {
+        crate::emit::output::commit_files(&rewrites).map_err(|e| {
+            let names: Vec<String> = rewrites
+                .iter()
+                .map(|(p, _)| p.display().to_string())
+                .collect();
+            CliError::write(Path::new(&names.join(", ")), &e)
+        })?;
     }
     Ok(i32::from(unformatted))
 }

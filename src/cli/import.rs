@@ -3,7 +3,6 @@
 
 use super::CliError;
 use crate::syntax::csv::{network_from_csv_with_notes, network_source, render_csv_problems};
-use crate::util::write_atomic;
 use clap::{Args, Subcommand};
 use std::path::PathBuf;
 
@@ -38,8 +37,8 @@ pub fn run(args: ImportArgs) -> Result<i32, CliError> {
     if let Some(out) = &a.output {
         crate::util::check_writable_file(out).map_err(CliError::Usage)?;
     }
-    let bytes = crate::util::read_file_capped(&a.input)
-        .map_err(|e| CliError::Usage(format!("cannot read {shown}: {e}")))?;
+    let bytes =
+        crate::util::read_file_capped(&a.input).map_err(|e| CliError::read(&a.input, &e))?;
     let Ok(text) = String::from_utf8(bytes) else {
         return Err(CliError::Input(format!("{shown}: not UTF-8 text")));
     };
@@ -82,8 +81,8 @@ pub fn run(args: ImportArgs) -> Result<i32, CliError> {
     }
     match &a.output {
         Some(out) => {
-            write_atomic(out, source.as_bytes())
-                .map_err(|e| CliError::Input(format!("cannot write {}: {e}", out.display())))?;
+            crate::emit::output::commit_file(out, source.as_bytes())
+                .map_err(|e| CliError::write(out, &e))?;
             eprintln!(
                 "{}: network `{}` with {} layers",
                 out.display(),

@@ -1,6 +1,10 @@
 //! The `dosa` command line: one file per command, each a clap `Args` struct and a `run`.
 //!
-//! Exit codes: 0 success, 1 errors in the input (diagnostics printed), 2 usage errors.
+//! Exit codes, one per kind of failure and the same in every command (README "Exit codes"):
+//! 0 success; 1 the input is wrong (diagnostics printed; also `fmt --check` on unformatted
+//! files); 2 usage (bad flags, a missing input file, an unusable `-o`, all found before any work);
+//! 3 an I/O error after those checks (a read or write failed: disk full, permissions); nothing is
+//! written. A SIGINT/SIGTERM/SIGHUP removes the temps and ends the process by that signal.
 //! A closed standard output (`dosa ... | head`) is not an error: output stops quietly, files
 //! of `-o` are still written, and the exit code is what it would have been.
 
@@ -26,6 +30,7 @@ pub mod validate;
 
 pub mod fit;
 pub mod predict;
+pub mod progress;
 
 use clap::{Parser, Subcommand};
 use std::sync::atomic::{AtomicU8, Ordering};
@@ -35,7 +40,7 @@ static STDOUT_STATE: AtomicU8 = AtomicU8::new(0);
 
 /// Write `text` to standard output. When the reader has gone away (a broken pipe, as with
 /// `| head -1`) the rest of the output is dropped silently; any other write error is reported
-/// once on stderr and makes the command exit 1. Never panics.
+/// once on stderr and makes the command exit 3. Never panics.
 pub fn out(text: &str) {
     use std::io::Write;
     if STDOUT_STATE.load(Ordering::Relaxed) != 0 {
@@ -91,14 +96,73 @@ pub enum Command {
     Predict(predict::PredictArgs),
 }
 
-/// Failure of a command: `Input` errors were already reported as diagnostics (exit 1),
-/// `Usage` errors are bad flags or paths (exit 2).
+/// Failure of a command, one kind per exit code: `Input` errors were already reported as
+/// diagnostics (exit 1), `Usage` errors are bad flags or paths found before any work (exit 2),
+/// `Io` errors are reads or writes the system refused afterwards (exit 3).
 #[derive(Debug, thiserror::Error)]
 pub enum CliError {
     #[error("{0}")]
     Input(String),
     #[error("{0}")]
     Usage(String),
+    #[error("{0}")]
+    Io(String),
+}
+
+/// Exit code of a successful command.
+pub const EXIT_OK: i32 = 0;
+/// Exit code when the input has errors (diagnostics printed).
+pub const EXIT_INPUT: i32 = 1;
+/// Exit code of usage errors (clap's own code for bad flags).
+pub const EXIT_USAGE: i32 = 2;
+/// Exit code when a read or write fails after the up-front checks.
+pub const EXIT_IO: i32 = 3;
+
+impl CliError {
+    /// The error for a failed read of input file `path`: a missing file (or a folder) is a usage
+    /// error, an input over the size cap an input error, anything else an I/O error.
+    pub fn read(path: &std::path::Path, e: &std::io::Error) -> CliError {
+        let shown = path.display();
+        match e.kind() {
+            std::io::ErrorKind::NotFound => CliError::Usage(format!("no such file: {shown}")),
+            std::io::ErrorKind::IsADirectory => {
+                CliError::Usage(format!("{shown} is a folder, not a file"))
+            }
+            std::io::ErrorKind::InvalidData => {
+                CliError::Input(format!("error: cannot read {shown}: {e}"))
+            }
+            _ => CliError::Io(format!("cannot read {shown}: {}", io_msg(e))),
+        }
+    }
+
+    /// The error for a failed write of output `path` (exit 3).
+    pub fn write(path: &std::path::Path, e: &std::io::Error) -> CliError {
+        CliError::Io(format!(
+            "cannot write {}: {}; nothing was written",
+            path.display(),
+            io_msg(e)
+        ))
+    }
+}
+
+/// An I/O error's message without Rust's ` (os error N)` suffix.
+fn io_msg(e: &std::io::Error) -> String {
+    let s = e.to_string();
+    s.split(" (os error").next().unwrap_or_default().to_string()
+}
+
+/// Usage error unless `path` is an existing file (checked before any work).
+pub fn require_file(path: &std::path::Path) -> Result<(), CliError> {
+    if path.is_dir() {
+        return Err(CliError::Usage(format!(
+            "{} is a folder, not a file",
+            path.display()
+        )));
+    }
+    if !path.exists() {
+        return Err(CliError::Usage(format!("no such file: {}", path.display())));
+    }
+    Ok(())
 }
 
 /// Parse the process arguments, run the command, return the exit code.
@@ -106,14 +170,14 @@ pub fn main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let code = if e.use_stderr() { 2 } else { 0 };
+            let code = if e.use_stderr() { EXIT_USAGE } else { EXIT_OK };
             let _ = e.print();
             return code;
         }
     };
     let code = main_code(cli);
-    if code == 0 && STDOUT_STATE.load(Ordering::Relaxed) == 2 {
-        1
+    if code == EXIT_OK && STDOUT_STATE.load(Ordering::Relaxed) == 2 {
+        EXIT_IO
     } else {
         code
     }
@@ -126,11 +190,15 @@ fn main_code(cli: Cli) -> i32 {
             if !msg.is_empty() {
                 eprintln!("{msg}");
             }
-            1
+            EXIT_INPUT
         }
         Err(CliError::Usage(msg)) => {
             eprintln!("error: {msg}");
-            2
+            EXIT_USAGE
+        }
+        Err(CliError::Io(msg)) => {
+            eprintln!("error: {msg}");
+            EXIT_IO
         }
     }
 }

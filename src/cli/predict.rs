@@ -20,7 +20,8 @@ pub struct PredictArgs {
     /// Print `{"rows": N, "<predictor>": {"mape", "median_ape", "spearman"}, ...}`.
     #[arg(long)]
     pub json: bool,
-    /// Write predicted-vs-measured scatter plots (PNG, log-log) into this folder.
+    /// Write predicted-vs-measured scatter plots (PNG, log-log) into this folder (replaced as a
+    /// whole).
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
 }
@@ -68,8 +69,13 @@ pub fn predict_all(
 /// Run `dosa predict`.
 pub fn run(args: PredictArgs) -> Result<i32, CliError> {
     if let Some(dir) = &args.plot {
-        crate::util::check_writable_dir(dir).map_err(CliError::Usage)?;
+        crate::emit::output::check_dir(dir, &|e| {
+            matches!(e, "analytical.png" | "dnn.png" | "both.png")
+        })
+        .map_err(CliError::Usage)?;
     }
+    super::require_file(&args.model)?;
+    super::require_file(&args.rtl)?;
     let model =
         LatencyModel::load(&args.model).map_err(|e| CliError::Input(format!("error: {e}")))?;
     let samples =
@@ -100,15 +106,10 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
                 &pts,
                 true,
             )
-            .map_err(CliError::Usage)?;
-            pngs.push((dir.join(format!("{name}.png")), png));
+            .map_err(CliError::Input)?;
+            pngs.push((format!("{name}.png"), png));
         }
-        std::fs::create_dir_all(dir)
-            .map_err(|e| CliError::Usage(format!("{}: {e}", dir.display())))?;
-        for (path, png) in pngs {
-            crate::util::write_atomic(&path, &png)
-                .map_err(|e| CliError::Usage(format!("{}: {e}", path.display())))?;
-        }
+        crate::emit::output::commit_dir(dir, &pngs).map_err(|e| CliError::write(dir, &e))?;
     }
     if args.json {
         let get = |n: &str| {

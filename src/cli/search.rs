@@ -3,7 +3,7 @@
 use super::CliError;
 use crate::ir::{Network, Objective, Predictor, Program, SearchSpec};
 use crate::search::design::{report as make_report, Exact, Scored};
-use crate::search::output::{curve_csv, render_text, report_json, result_program, write_dir};
+use crate::search::output::{curve_csv, render_text, report_json, result_program};
 use crate::search::report::Report;
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
@@ -36,7 +36,8 @@ pub struct Common {
     /// Print only the JSON report on stdout.
     #[arg(long)]
     pub json: bool,
-    /// Write result.dosa, report.json, curve.csv and curve.png into this folder.
+    /// Write result.dosa, report.json, curve.csv and curve.png into this folder, replacing an
+    /// earlier result there as a whole (a folder with other files is refused).
     #[arg(short = 'o', long = "out")]
     pub out: Option<PathBuf>,
     /// Report `seconds` as 0 so that two runs are byte-identical.
@@ -131,10 +132,27 @@ pub struct BaselineArgs {
     pub samples: Option<u64>,
 }
 
+/// What a `search`/`baseline` `-o` folder holds: an earlier result there may be replaced whole.
+fn is_search_output(name: &str) -> bool {
+    matches!(
+        name,
+        "result.dosa"
+            | "report.json"
+            | "curve.csv"
+            | "curve.png"
+            | "compare.txt"
+            | "compare.json"
+            | "random"
+            | "bo"
+            | "gemmini-default"
+    )
+}
+
 fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
     if let Some(dir) = &c.out {
-        crate::util::check_writable_dir(dir).map_err(CliError::Usage)?;
+        crate::emit::output::check_dir(dir, &is_search_output).map_err(CliError::Usage)?;
     }
+    super::require_file(&c.file)?;
     let program = crate::syntax::load_path(&c.file).map_err(CliError::Input)?;
     let net = match &c.network {
         Some(n) => program
@@ -308,8 +326,7 @@ fn finish(
             files.push(("compare.txt", comparison_table(reports, floor).into_bytes()));
             files.push(("compare.json", comparison().into_bytes()));
         }
-        write_dir(dir, &files)
-            .map_err(|e| CliError::Usage(format!("cannot write {}: {e}", dir.display())))?;
+        crate::emit::output::commit_dir(dir, &files).map_err(|e| CliError::write(dir, &e))?;
     }
     if c.json && compare {
         out!("{}", comparison());
@@ -528,6 +545,12 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
     let engine =
         crate::search::Engine::new(&program.arch, &net.layers, &spec).map_err(CliError::Input)?;
     let run = engine.spec();
+    let progress = super::progress::spinner(format!(
+        "search: {} starts x {} steps on {} layers",
+        run.starts,
+        run.steps,
+        net.layers.len()
+    ));
     let t = Instant::now();
     let res = crate::search::dosa::search(engine.exact(), engine.relaxation(), &net.layers, run);
     let r = make_report(
@@ -543,6 +566,7 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
     );
     let floor = edp_floor(&program.arch, &net, run);
     if !a.compare {
+        progress.finish_and_clear();
         return finish(
             &a.common,
             &program,
@@ -554,9 +578,13 @@ pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
             floor,
         );
     }
+    progress.set_message("baseline random (--compare)");
     let (rs, rr) = run_random(engine.exact(), &net, run, res.evaluations, &a.common);
+    progress.set_message("baseline bo (--compare)");
     let (bs, br) = run_bo(engine.exact(), &net, run, res.evaluations, &a.common);
+    progress.set_message("baseline gemmini-default (--compare)");
     let (gs, gr) = run_gemmini(engine.exact(), &net, run, &a.common)?;
+    progress.finish_and_clear();
     finish(
         &a.common,
         &program,
@@ -582,11 +610,18 @@ pub fn run_baseline(a: BaselineArgs) -> Result<i32, CliError> {
         .samples
         .unwrap_or(spec.starts as u64 * spec.steps as u64)
         .max(1);
+    let progress = super::progress::spinner(format!(
+        "baseline {}",
+        a.kind
+            .to_possible_value()
+            .map_or(String::new(), |v| v.get_name().to_string())
+    ));
     let (s, r) = match a.kind {
         BaselineKind::Random => run_random(&model, &net, &spec, samples, &a.common),
         BaselineKind::Bo => run_bo(&model, &net, &spec, samples, &a.common),
         BaselineKind::GemminiDefault => run_gemmini(&model, &net, &spec, &a.common)?,
     };
+    progress.finish_and_clear();
     let floor = edp_floor(&program.arch, &net, &spec);
     finish(&a.common, &program, &net, &spec, &s, &[&r], &[], floor)
 }

@@ -161,6 +161,7 @@ pub fn render(program: &Program, json: bool) -> String {
 pub fn run(args: TileArgs) -> Result<i32, CliError> {
     match args.target {
         TileTarget::Gemmini { file, json } => {
+            super::require_file(&file)?;
             let program = crate::syntax::load_path(&file).map_err(CliError::Input)?;
             out!("{}", render(&program, json));
             Ok(0)

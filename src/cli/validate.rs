@@ -26,7 +26,8 @@ pub struct ValidateArgs {
     /// Print JSON: {"rows", "skipped", "latency", "energy", "edp"} (percentages as plain numbers).
     #[arg(long)]
     pub json: bool,
-    /// Write one PNG per metric (relative error against the Timeloop value) into DIR.
+    /// Write one PNG per metric (relative error against the Timeloop value) into DIR (replaced
+    /// as a whole).
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
 }
@@ -143,24 +144,20 @@ pub fn plots(v: &Validation) -> Result<Vec<(String, Vec<u8>)>, String> {
     Ok(files)
 }
 
-/// Write all files into `dir` or none (each atomically; earlier ones removed if a later one fails).
+/// Replace the folder `dir` by the files, all at once ([`crate::emit::output::commit_dir`]).
 pub fn write_binary_files(
     dir: &std::path::Path,
     files: &[(String, Vec<u8>)],
-) -> Result<(), String> {
-    std::fs::create_dir_all(dir).map_err(|e| format!("cannot create {}: {e}", dir.display()))?;
-    let mut written = Vec::new();
-    for (name, bytes) in files {
-        let path = dir.join(name);
-        if let Err(e) = crate::util::write_atomic(&path, bytes) {
-            for p in &written {
-                let _ = std::fs::remove_file(p);
-            }
-            return Err(format!("cannot write {}: {e}", path.display()));
-        }
-        written.push(path);
-    }
-    Ok(())
+) -> Result<(), std::io::Error> {
+    crate::emit::output::commit_dir(dir, files)
+}
+
+/// Whether `entry` of a `--plot` folder is a plot `validate` writes.
+fn is_validate_plot(entry: &str) -> bool {
+    matches!(
+        entry,
+        "validate_latency.png" | "validate_energy.png" | "validate_edp.png"
+    )
 }
 
 /// Render the report as text.
@@ -191,13 +188,14 @@ pub fn render_text(path: &std::path::Path, r: &ValidateReport) -> String {
 /// Run the command.
 pub fn run(args: ValidateArgs) -> Result<i32, CliError> {
     if let Some(dir) = &args.plot {
-        crate::util::check_writable_dir(dir).map_err(CliError::Usage)?;
+        crate::emit::output::check_dir(dir, &is_validate_plot).map_err(CliError::Usage)?;
     }
-    let v = validate_csv(&args.timeloop).map_err(CliError::Usage)?;
+    super::require_file(&args.timeloop)?;
+    let v = validate_csv(&args.timeloop).map_err(|e| CliError::Input(format!("error: {e}")))?;
     let report = v.report();
     if let Some(dir) = &args.plot {
         let files = plots(&v).map_err(CliError::Input)?;
-        write_binary_files(dir, &files).map_err(CliError::Input)?;
+        write_binary_files(dir, &files).map_err(|e| CliError::write(dir, &e))?;
     }
     if !v.skipped.is_empty() {
         eprintln!("{} row(s) skipped:", v.skipped.len());

@@ -2,14 +2,16 @@
 //!
 //! - [`timeloop`]: Timeloop YAML (v0.3 for the shipped fork, v0.4 for current Timeloop) to cross-check any result;
 //! - [`plot`]: PNG charts (log-x scatter, log-log scatter, log-y lines) for reports;
-//! - [`curve`]: the search-curve figure.
+//! - [`curve`]: the search-curve figure;
+//! - [`output`]: the transactional writer every command's files go through.
 
 pub mod curve;
+pub mod output;
 pub mod plot;
 pub mod timeloop;
 
 use crate::ir::{Layer, Mapping, Program};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 /// One generated file, path relative to the output folder.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -18,29 +20,14 @@ pub struct EmittedFile {
     pub contents: String,
 }
 
-/// Write all files under `dir` or none: folders are created, each file is written atomically,
-/// and if any write fails the files already written by this call are removed again.
+/// Replace the folder `dir` by exactly `files`, all at once ([`output::commit_dir`]), so that a
+/// failing or killed command leaves the complete old set or the complete new one.
 pub fn write_files(dir: &Path, files: &[EmittedFile]) -> Result<(), String> {
-    let mut written: Vec<PathBuf> = Vec::new();
-    let result = (|| {
-        for f in files {
-            let path = dir.join(&f.path);
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent)
-                    .map_err(|e| format!("cannot create {}: {e}", parent.display()))?;
-            }
-            crate::util::write_atomic(&path, f.contents.as_bytes())
-                .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-            written.push(path);
-        }
-        Ok(())
-    })();
-    if result.is_err() {
-        for p in &written {
-            let _ = std::fs::remove_file(p);
-        }
-    }
-    result
+    let files: Vec<(&str, &str)> = files
+        .iter()
+        .map(|f| (f.path.as_str(), f.contents.as_str()))
+        .collect();
+    output::commit_dir(dir, &files).map_err(|e| format!("cannot write {}: {e}", dir.display()))
 }
 
 /// A name made safe for C identifiers, file names and Makefile targets: ASCII letters, digits
@@ -117,29 +104,27 @@ mod tests {
 
     #[test]
     fn write_files_is_all_or_nothing() {
-        let dir = std::env::temp_dir().join(format!("dosa_write_files_{}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        // The second file's parent is an existing file, so its write fails.
-        std::fs::create_dir_all(&dir).unwrap();
-        std::fs::write(dir.join("blocker"), b"x").unwrap();
+        let base = tempfile::tempdir().unwrap();
+        let dir = base.path().join("out");
+        let ok = vec![EmittedFile {
+            path: "sub/c.txt".into(),
+            contents: "c".into(),
+        }];
+        write_files(&dir, &ok).unwrap();
+        // The second file's parent is the first file, so its write fails.
         let files = vec![
             EmittedFile {
                 path: "a.txt".into(),
                 contents: "a".into(),
             },
             EmittedFile {
-                path: "blocker/b.txt".into(),
+                path: "a.txt/b.txt".into(),
                 contents: "b".into(),
             },
         ];
         assert!(write_files(&dir, &files).is_err());
         assert!(!dir.join("a.txt").exists());
-        let ok = vec![EmittedFile {
-            path: "sub/c.txt".into(),
-            contents: "c".into(),
-        }];
-        write_files(&dir, &ok).unwrap();
         assert_eq!(std::fs::read_to_string(dir.join("sub/c.txt")).unwrap(), "c");
-        std::fs::remove_dir_all(&dir).unwrap();
+        assert_eq!(std::fs::read_dir(base.path()).unwrap().count(), 1);
     }
 }

@@ -132,16 +132,7 @@ pub fn report_json(r: &Report) -> String {
     s
 }
 
-/// Write every file or none: all bytes are prepared before the first write, each file is written
-/// atomically, and the folder is created if missing.
+/// Replace the folder `dir` by exactly `files`, all at once (see [`crate::emit::output`]).
 pub fn write_dir(dir: &Path, files: &[(&str, Vec<u8>)]) -> std::io::Result<()> {
-    std::fs::create_dir_all(dir)?;
-    for (name, bytes) in files {
-        let path = dir.join(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)?;
-        }
-        crate::util::write_atomic(&path, bytes)?;
-    }
-    Ok(())
+    crate::emit::output::commit_dir(dir, files)
 }
