@@ -363,3 +363,63 @@ fn a_searched_design_runs_correctly_on_spike() {
         }
     }
 }
+
+/// A design searched for prime sizes uses partial tiles (`K2+`), and runs correctly on Spike
+/// on both APIs.
+#[test]
+fn a_searched_design_with_partial_tiles_runs_correctly_on_spike() {
+    let Some(g) = spike() else { return };
+    let dir = scratch("spike_searched_prime");
+    std::fs::create_dir_all(&dir).unwrap();
+    let src = dir.join("net.dosa");
+    std::fs::write(
+        &src,
+        "network s {\n  conv a R=3 S=3 P=11 Q=11 C=19 K=23\n  conv b R=1 S=1 P=13 Q=13 C=17 K=41\n  \
+         matmul m M=37 K=53 N=29\n}\n",
+    )
+    .unwrap();
+    let s = |p: &Path| p.to_str().unwrap().to_string();
+    let dosa = |args: &[String]| {
+        let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "dosa {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    let d = dir.join("d");
+    let args = "search SRC --pe-max 16 --sp-max-kib 256 --acc-max-kib 64 --starts 2 --steps 200 --round-every 100 -o OUT";
+    dosa(
+        &args
+            .split(' ')
+            .map(|a| match a {
+                "SRC" => s(&src),
+                "OUT" => s(&d),
+                a => a.to_string(),
+            })
+            .collect::<Vec<_>>(),
+    );
+    let result = std::fs::read_to_string(d.join("result.dosa")).unwrap();
+    assert!(result.matches("+ ").count() >= 3, "{result}");
+    for tree in [Tree::Dev, Tree::Dosa] {
+        let out = dir.join(format!("c_{}", tree.api()));
+        dosa(&[
+            "emit".into(),
+            "gemmini".into(),
+            s(&d.join("result.dosa")),
+            "-o".into(),
+            s(&out),
+            "--api".into(),
+            tree.api().into(),
+        ]);
+        let (code, log) = run(&g, tree, &out, "searched prime");
+        assert_eq!(code, Some(0), "{log}");
+        let lines = verify_lines(&log);
+        assert_eq!(lines.len(), 6, "{log}");
+        assert!(lines.iter().all(|(_, _, n)| *n == 0), "{log}");
+    }
+    std::fs::remove_dir_all(&dir).unwrap();
+}
