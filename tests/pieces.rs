@@ -154,3 +154,20 @@ fn a_prime_layer_splits_into_four_pieces() {
     let need = dosa::model::exact::min_hardware(&arch, &padded, &exact).unwrap();
     assert_eq!(ev.min_hw, need);
 }
+
+/// The IR of a partial mapping (what `check --emit ir` prints): the partial dims are listed,
+/// and a mapping without any keeps the IR it always had (no `partial` key).
+#[test]
+fn the_ir_names_partial_dims_only_when_there_are_some() {
+    let m = dosa::ir::parse_compact("L3[WIO] K64+ Q97 - L2[WI] N1 K16X - L1[O] P97 C3X - L0[W] N1")
+        .unwrap();
+    insta::with_settings!({snapshot_path => "../snapshots", prepend_module_to_snapshot => false}, {
+        insta::assert_json_snapshot!("ir_partial_mapping", m);
+    });
+    let exact =
+        dosa::ir::parse_compact("L3[WIO] K8 - L2[WI] N1 K16X - L1[O] P4 - L0[W] N1").unwrap();
+    let json = serde_json::to_string(&exact).unwrap();
+    assert!(!json.contains("partial"), "{json}");
+    let back: Mapping = serde_json::from_str(&serde_json::to_string(&m).unwrap()).unwrap();
+    assert_eq!(back, m);
+}
