@@ -25,7 +25,7 @@ fn points(l: &Layer) -> u128 {
 /// the cover re-established.
 fn partial_mapping(layer: &Layer, rng: &mut Rng) -> Mapping {
     let arch = gemmini_arch();
-    let mut m = random_mapping(&arch, layer, 16, rng);
+    let mut m = dosa::passes::random::random_mapping_with(&arch, layer, 16, rng, true);
     for _ in 0..3 {
         let moves = tile_moves(&arch, layer, &m, 16);
         if moves.is_empty() {

@@ -17,10 +17,22 @@ pub fn random_order(rng: &mut Rng) -> Vec<Dim> {
 
 /// A random legal mapping: per dim, walk the free slots innermost first and give each a uniformly
 /// chosen divisor of what remains (spatial ones capped by `pe_max`); the backing level takes the
-/// rest. Loop orders are shuffled. It need not fit any buffer: see [`shrink_until`]. For an
-/// awkward dim ([`crate::model::pieces::awkward`]) half the time any whole factor is drawn
-/// instead, and the backing level counts the tiles, the last one partial.
+/// rest. Loop orders are shuffled. It need not fit any buffer: see [`shrink_until`].
 pub fn random_mapping(arch: &Arch, layer: &Layer, pe_max: u64, rng: &mut Rng) -> Mapping {
+    random_mapping_with(arch, layer, pe_max, rng, false)
+}
+
+/// [`random_mapping`], where with `partial`, for an awkward dim
+/// ([`crate::model::pieces::awkward`]) half the time any whole factor is drawn instead and the
+/// backing level counts the tiles, the last one partial: what the random baseline samples. The
+/// search's starts keep exact factors (its rounding and polish add partial tiles where they pay).
+pub fn random_mapping_with(
+    arch: &Arch,
+    layer: &Layer,
+    pe_max: u64,
+    rng: &mut Rng,
+    partial: bool,
+) -> Mapping {
     let mut levels: Vec<LevelMapping> = arch
         .levels
         .iter()
@@ -36,11 +48,11 @@ pub fn random_mapping(arch: &Arch, layer: &Layer, pe_max: u64, rng: &mut Rng) ->
         .iter()
         .rposition(|l| l.is_backing)
         .unwrap_or(arch.levels.len() - 1);
-    let mut partial = false;
+    let mut drawn = false;
     for d in Dim::ALL {
         let mut rest = layer.dim(d);
-        let any = crate::model::pieces::awkward(rest) && rng.below(2) == 0;
-        partial |= any;
+        let any = partial && crate::model::pieces::awkward(rest) && rng.below(2) == 0;
+        drawn |= any;
         for &(li, sd, spatial) in slots.iter().filter(|s| s.1 == d) {
             let cap = if spatial {
                 spatial_cap(arch, li, sd, pe_max)
@@ -72,7 +84,7 @@ pub fn random_mapping(arch: &Arch, layer: &Layer, pe_max: u64, rng: &mut Rng) ->
         lm.normalize_order();
     }
     let mut m = Mapping::new(levels);
-    if partial {
+    if drawn {
         crate::model::pieces::normalize_cover(layer, &mut m);
     }
     m

@@ -3,7 +3,7 @@
 use super::design::{named_levels, runs_on, score, score_on, Exact, Scored};
 use crate::gemmini::tiler::{auto_mapping, auto_tile, gemmini_params};
 use crate::ir::{Arch, Hardware, HwBounds, Layer, Mapping, Objective};
-use crate::passes::random::{random_mapping, shrink_until};
+use crate::passes::random::{random_mapping_with, shrink_until};
 use crate::util::Rng;
 use rayon::prelude::*;
 
@@ -143,7 +143,7 @@ pub fn sample_on_hardware(
             let mut best: Option<(f64, Mapping, (f64, f64))> = None;
             let mut so_far = Vec::with_capacity(rounds);
             for _ in 0..rounds {
-                let mut m = random_mapping(arch, layer, pe_max, &mut rng);
+                let mut m = random_mapping_with(arch, layer, pe_max, &mut rng, true);
                 shrink_until(arch, layer, &mut m, &mut rng, |m| {
                     runs_on(model, layer, m, hw)
                 });
