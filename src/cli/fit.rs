@@ -15,6 +15,17 @@ pub struct FitArgs {
     /// Measured RTL cycles (columns `prob.*`, `mapping.mapping`, `target.gemmini_cycle`).
     #[arg(long, value_name = "CSV")]
     pub rtl: PathBuf,
+    /// Measured RTL cycles of searched mappings (`gemmini_rtl_searched.csv` and files like it;
+    /// repeatable): trained on with `--searched-weight`, and scored layer-disjointly (with
+    /// Gemmini's own tiles when the file has `dse.auto_tiling`).
+    #[arg(long, value_name = "CSV")]
+    pub searched: Vec<PathBuf>,
+    /// Copies of each searched row in training (0: score them only, never train on them).
+    #[arg(long, default_value_t = 4)]
+    pub searched_weight: usize,
+    /// Folds, by layer, of the score on searched mappings.
+    #[arg(long, default_value_t = 4)]
+    pub searched_folds: usize,
     /// Where to write the model (JSON).
     #[arg(short = 'o', long = "output", value_name = "MODEL")]
     pub output: PathBuf,
@@ -78,9 +89,13 @@ pub fn print_table(reports: &[SplitReport]) {
         } else {
             "one hold-out".to_string()
         };
+        let what = match r.split.as_str() {
+            "searched" => "searched mappings, layer-disjoint".to_string(),
+            "gemmini-auto" => "Gemmini's own tiles of those layers".to_string(),
+            s => format!("held out by {s}"),
+        };
         outln!(
-            "held out by {} ({how}): {} test rows ({} layers), {} training rows per fit",
-            r.split,
+            "{what} ({how}): {} test rows ({} layers), {} training rows per fit",
             r.test_rows,
             r.test_layers,
             r.train_rows
@@ -124,6 +139,14 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
     crate::util::check_writable_file(&args.output).map_err(CliError::Usage)?;
     let samples =
         data::load_csv(&args.rtl, true).map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let mut searched = Vec::new();
+    let mut autos = Vec::new();
+    for p in &args.searched {
+        let err = |e: data::DataError| CliError::Input(format!("error: {e}"));
+        let (rows, auto) = (data::load_csv(p, true).map_err(err)?, data::load_auto(p).map_err(err)?);
+        searched.extend(rows);
+        autos.extend(auto);
+    }
     let roof = analytical::default_roofline();
     let opts = FitOptions {
         predictors: args.predictor.clone(),
@@ -131,6 +154,8 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         ensemble: args.ensemble,
         evaluate: !args.no_eval,
         k_folds: args.cv.max(1),
+        searched_weight: args.searched_weight,
+        searched_folds: args.searched_folds.max(2),
         config: crate::learn::mlp::TrainConfig {
             hidden: args.hidden.clone(),
             act: args.activation,
@@ -142,7 +167,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         ..Default::default()
     };
     let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(train::planned_epochs(&opts, roof.is_some()));
+        let b = indicatif::ProgressBar::new(train::planned_epochs(&opts, roof.is_some(), !searched.is_empty()));
         b.set_style(
             indicatif::ProgressStyle::with_template(
                 "fitting {bar:40} {percent}% ({elapsed}, at most {duration})",
@@ -154,14 +179,18 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         indicatif::ProgressBar::hidden()
     };
     let tick = || bar.inc(1);
-    let model = train::fit(&samples, roof.as_deref(), &opts, &tick)
+    let model = train::fit_searched(&samples, &searched, &autos, roof.as_deref(), &opts, &tick)
         .map_err(|e| CliError::Input(format!("error: {e}")))?;
     bar.finish_and_clear();
     crate::util::write_atomic(&args.output, &model.to_json())
         .map_err(|e| CliError::Usage(format!("{}: {e}", args.output.display())))?;
     let held = &model.file.training.held_out;
     if args.json {
-        let v = serde_json::json!({ "rows": samples.len(), "held_out": held });
+        let v = serde_json::json!({
+            "rows": samples.len(),
+            "searched_rows": searched.len(),
+            "held_out": held
+        });
         outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         print_table(held);
@@ -171,10 +200,11 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
             .map(|l| l.predictor().name())
             .collect();
         outln!(
-            "wrote {} ({}; {} rows)",
+            "wrote {} ({}; {} rows, {} of them searched)",
             args.output.display(),
             names.join(", "),
-            samples.len()
+            samples.len() + searched.len(),
+            searched.len()
         );
     }
     Ok(0)

@@ -21,12 +21,14 @@ pub fn standardise(v: f64, mean: f64, scale: f64) -> f64 {
 /// Identifies the file kind.
 pub const FORMAT: &str = "dosa-latency-model";
 /// Bumped whenever features or the file layout change; older files are refused.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Held-out figures of one split, stored in the model file for the record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SplitReport {
-    /// `layer` (held-out layers never seen in training) or `row` (random rows).
+    /// `layer` (held-out layers never seen in training), `row` (random rows), `searched`
+    /// (searched mappings of layers never trained on) or `gemmini-auto` (Gemmini's own tiles
+    /// of those layers).
     pub split: String,
     /// 1 for a single hold-out; k for k-fold cross-validation (every row held out once).
     pub folds: usize,
@@ -85,12 +87,21 @@ impl From<ErrorStats> for AccuracyJson {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingInfo {
     pub seed: u64,
+    /// Training rows, searched rows included.
     pub rows: usize,
+    /// Of which rows of searched mappings (trained with weight `searched_weight`).
+    pub searched_rows: usize,
+    pub searched_weight: usize,
     pub layers: usize,
     /// Networks averaged per predictor.
     pub ensemble: usize,
     pub config: TrainConfig,
     pub held_out: Vec<SplitReport>,
+    /// The training layers ([`super::data::layer_key`], sorted): `dosa predict` says when a file's
+    /// layers were trained on, since its figures then are not a test.
+    pub layer_keys: Vec<String>,
+    /// The training rows ([`super::data::row_key`], sorted).
+    pub row_keys: Vec<String>,
 }
 
 /// The model file: one or more learned predictors. Field order is the JSON order, so output is
