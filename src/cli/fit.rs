@@ -21,11 +21,14 @@ pub struct FitArgs {
     #[arg(long, value_name = "CSV")]
     pub searched: Vec<PathBuf>,
     /// Copies of each searched row in training (0: score them only, never train on them).
-    #[arg(long, default_value_t = 4)]
+    #[arg(long, default_value_t = 8)]
     pub searched_weight: usize,
     /// Folds, by layer, of the score on searched mappings.
     #[arg(long, default_value_t = 4)]
     pub searched_folds: usize,
+    /// Run only the searched-mapping evaluation (skip the two splits of `--rtl`).
+    #[arg(long, requires = "searched")]
+    pub searched_only: bool,
     /// Where to write the model (JSON).
     #[arg(short = 'o', long = "output", value_name = "MODEL")]
     pub output: PathBuf,
@@ -42,10 +45,10 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 1500)]
     pub epochs: usize,
     /// Hidden layer widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "32,32")]
+    #[arg(long, value_delimiter = ',', default_value = "16")]
     pub hidden: Vec<usize>,
     /// L2 penalty on the weights.
-    #[arg(long, default_value_t = 1e-2)]
+    #[arg(long, default_value_t = 5e-2)]
     pub weight_decay: f64,
     /// Adam step size.
     #[arg(long, default_value_t = 2e-3)]
@@ -156,6 +159,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         k_folds: args.cv.max(1),
         searched_weight: args.searched_weight,
         searched_folds: args.searched_folds.max(2),
+        searched_only: args.searched_only,
         config: crate::learn::mlp::TrainConfig {
             hidden: args.hidden.clone(),
             act: args.activation,

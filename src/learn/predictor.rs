@@ -222,6 +222,19 @@ impl LatencyModel {
         self.learned.iter().find(|l| l.predictor() == p)
     }
 
+    /// For `both`: the log correction of an integer mapping, value only
+    /// (see [`Learned::correction_value`]).
+    pub fn correction_value(
+        &self,
+        layer: &Layer,
+        mapping: &Mapping,
+        log_terms: Option<&[f64; N_TERMS]>,
+    ) -> Result<f64, String> {
+        self.get(Predictor::Both)
+            .ok_or("this model file has no `both` predictor; fit it with `--predictor both`")?
+            .correction_value(layer, mapping, log_terms)
+    }
+
     /// For `both`: the log correction on the analytical latency at a relaxed point, and its
     /// gradient (see [`Learned::correction_and_grad`]). A search adds it to its log analytical latency.
     pub fn correction_and_grad(
@@ -402,6 +415,26 @@ impl Learned {
             *g += x;
         }
         Ok(c + b)
+    }
+
+    /// The learned log correction of one integer mapping, value only: what scoring a rounded
+    /// design needs, without the forward-mode gradient (several times cheaper). For `both`,
+    /// `log_terms` are the logs of the analytical roofline terms.
+    pub fn correction_value(
+        &self,
+        layer: &Layer,
+        mapping: &Mapping,
+        log_terms: Option<&[f64; N_TERMS]>,
+    ) -> Result<f64, String> {
+        let t = match self.set() {
+            Set::WithRoofline => {
+                Some(log_terms.ok_or("the `both` predictor needs the roofline terms")?)
+            }
+            Set::MappingOnly => None,
+        };
+        let mut x = Vec::with_capacity(self.file.features.len());
+        features::values(layer, mapping, t, &mut x);
+        Ok(self.output_raw(&x, None))
     }
 
     /// Raw feature rows for a batch of integer mappings (roofline terms are computed for `both`).

@@ -60,6 +60,8 @@ pub struct FitOptions {
     pub searched_weight: usize,
     /// Folds, by layer, of the evaluation on searched mappings.
     pub searched_folds: usize,
+    /// Skip the two splits of the random rows (only the searched evaluation runs).
+    pub searched_only: bool,
 }
 
 impl Default for FitOptions {
@@ -73,8 +75,9 @@ impl Default for FitOptions {
             stop_fraction: 0.15,
             evaluate: true,
             k_folds: 1,
-            searched_weight: 4,
+            searched_weight: 8,
             searched_folds: 4,
+            searched_only: false,
         }
     }
 }
@@ -330,6 +333,7 @@ pub fn held_out_predictions(
         preds.push(("analytical".to_string(), pred));
         predictors.push(Predictor::Both);
     }
+    predictors.retain(|p| opts.predictors.contains(p));
     for p in predictors {
         let prep = prepare(samples, p, roof)?;
         let mut r = rng.fork(p as u64);
@@ -465,6 +469,7 @@ pub fn evaluate_searched(
         auto_acc.push(HeldOut::new("analytical", error_stats(&ap, &auto_meas), None));
         predictors.push(Predictor::Both);
     }
+    predictors.retain(|p| opts.predictors.contains(p));
     for p in predictors {
         let prep = prepare(&all, p, roof)?;
         let mut r = rng.fork(p as u64);
@@ -511,7 +516,11 @@ pub fn evaluate_searched(
 
 /// Upper bound on progress ticks of a [`fit`] (epochs over all runs), for a progress bar.
 pub fn planned_epochs(opts: &FitOptions, with_roofline: bool, searched: bool) -> u64 {
-    let learned = if with_roofline { 2 } else { 1 };
+    let learned = opts
+        .predictors
+        .iter()
+        .filter(|&&p| with_roofline || p == Predictor::Dnn)
+        .count();
     let searched_runs = if searched {
         learned * opts.searched_folds.max(2)
     } else {
@@ -519,7 +528,12 @@ pub fn planned_epochs(opts: &FitOptions, with_roofline: bool, searched: bool) ->
     };
     let runs = opts.predictors.len()
         + if opts.evaluate {
-            2 * learned * opts.k_folds.max(1) + searched_runs
+            let random = if opts.searched_only && searched {
+                0
+            } else {
+                2 * learned * opts.k_folds.max(1)
+            };
+            random + searched_runs
         } else {
             0
         };
@@ -577,7 +591,7 @@ pub fn fit_searched(
         return Err("every training row needs `target.gemmini_cycle`".into());
     }
     let mut held_out = Vec::new();
-    if opts.evaluate {
+    if opts.evaluate && !(opts.searched_only && !searched.is_empty()) {
         for split in [Split::Layer, Split::Row] {
             held_out.push(evaluate_split(
                 samples,
@@ -588,7 +602,9 @@ pub fn fit_searched(
                 tick,
             )?);
         }
-        if !searched.is_empty() {
+    }
+    if opts.evaluate && !searched.is_empty() {
+        {
             let (s, a) = evaluate_searched(samples, searched, autos, roof, opts, tick)?;
             held_out.push(s);
             held_out.extend(a);

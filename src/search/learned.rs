@@ -2,15 +2,19 @@
 //! latency of every layer is multiplied by `exp(correction)`, where the correction is the
 //! learned MLP's output at the layer's relaxed log tile factors.
 //!
-//! The MLP also reads the analytical roofline terms; inside one rounding interval those are held
-//! at the values of the last rounded mapping (recomputed at every rounding), so the gradient
-//! flows through the tile-factor features only. Documented approximation: the analytical part of
-//! the latency still carries its exact gradient.
+//! Speed: the MLP is evaluated only on rounded designs. At every rounding each layer's
+//! correction and its gradient are computed once at the rounded mapping; between roundings the
+//! search uses that first-order expansion (`c0 + g0 . (x - x0)`, a dot product per layer and
+//! step) instead of running the network at every relaxed point. Rounded designs are scored with
+//! the network's value only (no gradient). The roofline-term inputs of the correction are those
+//! of the rounded mapping, so the gradient flows through the tile-factor features only;
+//! documented approximation: the analytical part of the latency still carries its exact
+//! gradient.
 
 use super::dosa::{DiffCost, Relaxation};
 use crate::ir::{Arch, Layer, Mapping};
 use crate::learn::analytical::{log_terms, Roofline};
-use crate::learn::features::{var_index, N_FACTOR_VARS, N_VARS};
+use crate::learn::features::{log_factors, var_index, N_FACTOR_VARS, N_VARS};
 use crate::learn::predictor::{LatencyModel, LearnInput};
 use crate::model::relaxed::LatencyCorrection;
 use crate::model::search_adapter::RelaxedModel;
@@ -30,12 +34,22 @@ pub struct CorrectedRelaxation {
     pub layers: Vec<Layer>,
 }
 
-/// The correction for one set of rounded mappings.
+/// Largest log correction the search applies (a factor of about 150).
+pub const MAX_LOG_CORRECTION: f64 = 5.0;
+
+/// The correction of one layer, linearised at its rounded mapping.
+struct Linear {
+    /// Log factors of the rounded mapping, in the learner's layout.
+    x0: [f64; N_FACTOR_VARS],
+    /// Correction there and its gradient with respect to the log factors.
+    c0: f64,
+    g0: [f64; N_FACTOR_VARS],
+}
+
+/// The correction for one set of rounded mappings: per layer a first-order expansion (`None`:
+/// the network could not score the layer, so it is left uncorrected).
 struct Correction {
-    model: Arc<LatencyModel>,
-    layers: Vec<Layer>,
-    mappings: Vec<Mapping>,
-    terms: Vec<Option<[f64; 4]>>,
+    lin: Vec<Option<Linear>>,
     /// Our variable `i` is the learner's factor `slot_map[i]` (None: the learner has no such slot).
     slot_map: Vec<Option<usize>>,
 }
@@ -48,28 +62,26 @@ impl LatencyCorrection for Correction {
         analytical: f64,
         grad_x: &mut [f64],
     ) -> (f64, f64) {
-        let mut lf = [0.0; N_FACTOR_VARS];
+        let Some(Some(lin)) = self.lin.get(layer) else {
+            return (analytical, 1.0);
+        };
+        let mut c = lin.c0;
         for (i, s) in self.slot_map.iter().enumerate() {
             if let (Some(j), Some(&v)) = (s, x_layer.get(i)) {
-                lf[*j] = v;
+                c += lin.g0[*j] * (v - lin.x0[*j]);
             }
         }
-        let inp = LearnInput {
-            layer: &self.layers[layer],
-            mapping: &self.mappings[layer],
-            log_factors: &lf,
-            log_terms: self.terms[layer],
-        };
-        let mut g = [0.0; N_VARS];
-        let c = match self.model.correction_and_grad(&inp, &mut g) {
-            Ok(c) if c.is_finite() => c.clamp(MIN_LOG_CORRECTION, 5.0),
-            _ => return (analytical, 1.0),
-        };
+        if !c.is_finite() {
+            return (analytical, 1.0);
+        }
+        // Outside the clamp the correction is flat: no gradient.
+        let inside = (MIN_LOG_CORRECTION..=MAX_LOG_CORRECTION).contains(&c);
+        let c = c.clamp(MIN_LOG_CORRECTION, MAX_LOG_CORRECTION);
         let k = c.exp();
         let corrected = analytical * k;
         for (i, s) in self.slot_map.iter().enumerate() {
             if let (Some(j), Some(gx)) = (s, grad_x.get_mut(i)) {
-                *gx = corrected * g[*j];
+                *gx = if inside { corrected * lin.g0[*j] } else { 0.0 };
             }
         }
         (corrected, k)
@@ -79,23 +91,30 @@ impl LatencyCorrection for Correction {
 impl Relaxation for CorrectedRelaxation {
     fn build(&self, mappings: &[Mapping]) -> Box<dyn DiffCost + '_> {
         let roof = crate::learn::analytical::ModelRoofline::gemmini();
-        let terms = self
+        let lin = self
             .layers
             .iter()
             .zip(mappings)
-            .map(|(l, m)| roof.terms(l, m).ok().map(|t| log_terms(&t)))
+            .map(|(l, m)| {
+                let x0 = log_factors(m);
+                let inp = LearnInput {
+                    layer: l,
+                    mapping: m,
+                    log_factors: &x0,
+                    log_terms: Some(log_terms(&roof.terms(l, m).ok()?)),
+                };
+                let mut g = [0.0; N_VARS];
+                let c0 = self.model.correction_and_grad(&inp, &mut g).ok()?;
+                let mut g0 = [0.0; N_FACTOR_VARS];
+                g0.copy_from_slice(&g[..N_FACTOR_VARS]);
+                c0.is_finite().then_some(Linear { x0, c0, g0 })
+            })
             .collect();
         let slot_map = free_slots(&self.arch)
             .into_iter()
             .map(|(li, d, spatial)| (li < 3).then(|| var_index(li, d, spatial)))
             .collect();
-        let corr = Correction {
-            model: self.model.clone(),
-            layers: self.layers.clone(),
-            mappings: mappings.to_vec(),
-            terms,
-            slot_map,
-        };
+        let corr = Correction { lin, slot_map };
         let mut nc = self.inner.network_cost(mappings);
         nc.set_correction(Some(Arc::new(corr)));
         Box::new(nc)
@@ -123,17 +142,17 @@ impl super::design::Exact for CorrectedExact {
     }
     fn cost(&self, layer: &Layer, m: &Mapping, hw: &crate::ir::Hardware) -> (f64, f64) {
         let (c, e) = self.inner.cost(layer, m, hw);
-        let roof = &self.roof;
-        let lf = crate::learn::features::log_factors(m);
-        let inp = LearnInput {
-            layer,
-            mapping: m,
-            log_factors: &lf,
-            log_terms: roof.terms(layer, m).ok().map(|t| log_terms(&t)),
+        let Ok(terms) = self.roof.terms(layer, m) else {
+            return (c, e);
         };
-        let mut g = [0.0; N_VARS];
-        match self.model.correction_and_grad(&inp, &mut g) {
-            Ok(k) if k.is_finite() => (c * k.clamp(MIN_LOG_CORRECTION, 5.0).exp(), e),
+        match self
+            .model
+            .correction_value(layer, m, Some(&log_terms(&terms)))
+        {
+            Ok(k) if k.is_finite() => (
+                c * k.clamp(MIN_LOG_CORRECTION, MAX_LOG_CORRECTION).exp(),
+                e,
+            ),
             _ => (c, e),
         }
     }
