@@ -146,7 +146,10 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
     let mut autos = Vec::new();
     for p in &args.searched {
         let err = |e: data::DataError| CliError::Input(format!("error: {e}"));
-        let (rows, auto) = (data::load_csv(p, true).map_err(err)?, data::load_auto(p).map_err(err)?);
+        let (rows, auto) = (
+            data::load_csv(p, true).map_err(err)?,
+            data::load_auto(p).map_err(err)?,
+        );
         searched.extend(rows);
         autos.extend(auto);
     }
@@ -171,7 +174,11 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         ..Default::default()
     };
     let bar = if std::io::stderr().is_terminal() {
-        let b = indicatif::ProgressBar::new(train::planned_epochs(&opts, roof.is_some(), !searched.is_empty()));
+        let b = indicatif::ProgressBar::new(train::planned_epochs(
+            &opts,
+            roof.is_some(),
+            !searched.is_empty(),
+        ));
         b.set_style(
             indicatif::ProgressStyle::with_template(
                 "fitting {bar:40} {percent}% ({elapsed}, at most {duration})",

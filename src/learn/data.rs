@@ -92,7 +92,8 @@ impl AutoRow {
                 kchs: c,
             })
         };
-        let pieces = tiler::hardware_pieces(&self.layer, &tiles, &arch).map_err(|e| e.to_string())?;
+        let pieces =
+            tiler::hardware_pieces(&self.layer, &tiles, &arch).map_err(|e| e.to_string())?;
         Ok(pieces.into_iter().map(|p| (p.layer, p.mapping)).collect())
     }
 }
@@ -278,7 +279,8 @@ fn read_rows<R: std::io::Read>(
 
 /// `R_S_P_Q_C_K_N` in elements, each a positive integer.
 fn parse_tiles(text: &str) -> Result<[u64; 7], String> {
-    let bad = || format!("`dse.auto_tiling` is `{text}`, not seven positive integers R_S_P_Q_C_K_N");
+    let bad =
+        || format!("`dse.auto_tiling` is `{text}`, not seven positive integers R_S_P_Q_C_K_N");
     let parts: Vec<&str> = text.split('_').collect();
     if parts.len() != 7 {
         return Err(bad());

@@ -135,6 +135,16 @@ pub struct LearnedFile {
     pub members: Vec<Vec<DenseJson>>,
 }
 
+/// How much of a file a model was trained on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Overlap {
+    /// Rows whose layer and mapping are training rows.
+    pub rows: usize,
+    /// Distinct layers of the file among the training layers, of `file_layers`.
+    pub layers: usize,
+    pub file_layers: usize,
+}
+
 /// The differentiable point a search asks about: a layer, the integer mapping that fixes loop
 /// orders, and the relaxed log tile factors (and, for `both`, the log roofline terms).
 #[derive(Clone, Copy, Debug)]
@@ -210,6 +220,33 @@ impl LatencyModel {
         let mut s = serde_json::to_vec_pretty(&self.file).expect("a model file always serialises");
         s.push(b'\n');
         s
+    }
+
+    /// Which of `samples` the model was trained on, by row and by layer: figures on those are
+    /// not a held-out test.
+    pub fn overlap(&self, samples: &[super::data::Sample]) -> Overlap {
+        use super::data::{layer_key, row_key};
+        let t = &self.file.training;
+        let rows = samples
+            .iter()
+            .filter(|s| {
+                t.row_keys
+                    .binary_search(&row_key(&s.layer, &s.mapping))
+                    .is_ok()
+            })
+            .count();
+        let mut keys: Vec<String> = samples.iter().map(|s| layer_key(&s.layer)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let layers = keys
+            .iter()
+            .filter(|k| t.layer_keys.binary_search(k).is_ok())
+            .count();
+        Overlap {
+            rows,
+            layers,
+            file_layers: keys.len(),
+        }
     }
 
     /// The learned predictors in file order.

@@ -378,7 +378,9 @@ pub fn combine(train: &[Sample], searched: &[Sample]) -> (Vec<Sample>, usize) {
     let mut all: Vec<Sample> = train.iter().chain(searched).cloned().collect();
     for s in &mut all {
         let next = groups.len();
-        s.group = *groups.entry(super::data::layer_key(&s.layer)).or_insert(next);
+        s.group = *groups
+            .entry(super::data::layer_key(&s.layer))
+            .or_insert(next);
     }
     (all, train.len())
 }
@@ -415,6 +417,37 @@ pub fn predict_autos(
     Ok(out)
 }
 
+/// The folds of [`evaluate_searched`]: the combined rows ([`combine`]), where the searched rows
+/// start, and per fold the searched rows it tests (sorted), whole layers at a time.
+#[allow(clippy::type_complexity)]
+pub fn searched_folds(
+    train: &[Sample],
+    searched: &[Sample],
+    opts: &FitOptions,
+) -> Result<(Vec<Sample>, usize, Vec<Vec<usize>>), String> {
+    let (all, start) = combine(train, searched);
+    let k = opts.searched_folds.max(2);
+    let mut rng = Rng::new(opts.seed ^ 0x5345);
+    let tests: Vec<Vec<usize>> = folds(&all[start..], Split::Layer, k, &mut rng)
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .map(|f| f.into_iter().map(|i| i + start).collect())
+        .collect();
+    if tests.len() < 2 {
+        return Err("the searched rows need at least two layers for a layer-disjoint score".into());
+    }
+    Ok((all, start, tests))
+}
+
+/// Training rows of one searched fold: every random row, and the searched rows outside the fold
+/// `weight` times each.
+pub fn fold_training(start: usize, len: usize, fold: &[usize], weight: usize) -> Vec<usize> {
+    let extra: Vec<usize> = (start..len)
+        .filter(|i| fold.binary_search(i).is_err())
+        .collect();
+    weighted(0..start, &extra, weight)
+}
+
 /// The validation that matches the search's use: searched mappings of layers the predictor never
 /// trained on. The searched rows' layers are dealt into `searched_folds` folds; each fold's rows
 /// are predicted by a model fitted on all random rows plus the other folds' searched rows
@@ -428,17 +461,8 @@ pub fn evaluate_searched(
     opts: &FitOptions,
     tick: &(dyn Fn() + Sync),
 ) -> Result<(SplitReport, Option<SplitReport>), String> {
-    let (all, start) = combine(train, searched);
-    let k = opts.searched_folds.max(2);
-    let mut rng = Rng::new(opts.seed ^ 0x5345);
-    let tests: Vec<Vec<usize>> = folds(&all[start..], Split::Layer, k, &mut rng)
-        .into_iter()
-        .filter(|f| !f.is_empty())
-        .map(|f| f.into_iter().map(|i| i + start).collect())
-        .collect();
-    if tests.len() < 2 {
-        return Err("the searched rows need at least two layers for a layer-disjoint score".into());
-    }
+    let (all, start, tests) = searched_folds(train, searched, opts)?;
+    let mut rng = Rng::new(opts.seed ^ 0x5345).fork(1);
     // The tiler's rows of each fold: those whose layer is in the fold.
     let key_of = |l: &crate::ir::Layer| super::data::layer_key(l);
     let auto_folds: Vec<Vec<usize>> = tests
@@ -466,7 +490,11 @@ pub fn evaluate_searched(
         acc.push(HeldOut::new("analytical", error_stats(&pred, &meas), None));
         let sel: Vec<AutoRow> = auto_test.iter().map(|&j| autos[j].clone()).collect();
         let ap = predict_autos(&sel, None, roof)?;
-        auto_acc.push(HeldOut::new("analytical", error_stats(&ap, &auto_meas), None));
+        auto_acc.push(HeldOut::new(
+            "analytical",
+            error_stats(&ap, &auto_meas),
+            None,
+        ));
         predictors.push(Predictor::Both);
     }
     predictors.retain(|p| opts.predictors.contains(p));
@@ -475,10 +503,7 @@ pub fn evaluate_searched(
         let mut r = rng.fork(p as u64);
         let (mut pred, mut apred, mut ep) = (Vec::new(), Vec::new(), Vec::new());
         for (fold, afold) in tests.iter().zip(&auto_folds) {
-            let extra: Vec<usize> = (start..all.len())
-                .filter(|i| fold.binary_search(i).is_err())
-                .collect();
-            let idx = weighted(0..start, &extra, opts.searched_weight);
+            let idx = fold_training(start, all.len(), fold, opts.searched_weight);
             let file = train_ensemble(&all, &prep, &idx, Split::Layer, opts, &mut r, tick)?;
             ep.extend(file.member_epochs.iter().copied());
             let model = Learned::from_file(file)?;
@@ -489,9 +514,17 @@ pub fn evaluate_searched(
             apred.extend(predict_autos(&sel, Some(&model), roof)?);
         }
         let mean_epoch = ep.iter().sum::<usize>() as f64 / ep.len().max(1) as f64;
-        acc.push(HeldOut::new(p.name(), error_stats(&pred, &meas), Some(mean_epoch)));
+        acc.push(HeldOut::new(
+            p.name(),
+            error_stats(&pred, &meas),
+            Some(mean_epoch),
+        ));
         if !auto_test.is_empty() {
-            auto_acc.push(HeldOut::new(p.name(), error_stats(&apred, &auto_meas), None));
+            auto_acc.push(HeldOut::new(
+                p.name(),
+                error_stats(&apred, &auto_meas),
+                None,
+            ));
         }
     }
     let n_layers = layer_count(&all, test.iter().copied());

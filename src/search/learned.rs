@@ -149,10 +149,9 @@ impl super::design::Exact for CorrectedExact {
             .model
             .correction_value(layer, m, Some(&log_terms(&terms)))
         {
-            Ok(k) if k.is_finite() => (
-                c * k.clamp(MIN_LOG_CORRECTION, MAX_LOG_CORRECTION).exp(),
-                e,
-            ),
+            Ok(k) if k.is_finite() => {
+                (c * k.clamp(MIN_LOG_CORRECTION, MAX_LOG_CORRECTION).exp(), e)
+            }
             _ => (c, e),
         }
     }
@@ -172,4 +171,42 @@ pub fn load_model(path: Option<&str>) -> Result<LatencyModel, String> {
         shipped
     };
     LatencyModel::load(&p)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Between roundings the correction is its first-order expansion: exact at the rounded
+    /// point, moving with the stored gradient, flat (no gradient) where it is clamped.
+    #[test]
+    fn linear_correction_expands_at_the_rounded_point() {
+        let mut g0 = [0.0; N_FACTOR_VARS];
+        g0[3] = 0.5;
+        g0[7] = -0.25;
+        let mut x0 = [0.0; N_FACTOR_VARS];
+        x0[3] = 1.0;
+        x0[7] = 2.0;
+        let corr = Correction {
+            lin: vec![Some(Linear { x0, c0: 0.3, g0 }), None],
+            // Our variable 0 is the learner's slot 3, variable 1 is slot 7, variable 2 unknown.
+            slot_map: vec![Some(3), Some(7), None],
+        };
+        let mut g = [9.0; 3];
+        let (c, k) = corr.apply(0, &[1.0, 2.0, 5.0], 100.0, &mut g);
+        assert!((k - 0.3f64.exp()).abs() < 1e-12 && (c - 100.0 * k).abs() < 1e-9);
+        assert!((g[0] - c * 0.5).abs() < 1e-9 && (g[1] + c * 0.25).abs() < 1e-9);
+        assert_eq!(
+            g[2], 9.0,
+            "a variable the learner has no slot for is left alone"
+        );
+        let (_, k) = corr.apply(0, &[1.2, 2.0, 5.0], 100.0, &mut g);
+        assert!((k.ln() - 0.4).abs() < 1e-12);
+        // Far below the floor: clamped, no gradient.
+        let (_, k) = corr.apply(0, &[-10.0, 2.0, 0.0], 100.0, &mut g);
+        assert!((k.ln() - MIN_LOG_CORRECTION).abs() < 1e-12);
+        assert_eq!((g[0], g[1]), (0.0, 0.0));
+        // A layer the network could not score is uncorrected.
+        assert_eq!(corr.apply(1, &[0.0; 3], 7.0, &mut g), (7.0, 1.0));
+    }
 }
