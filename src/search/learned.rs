@@ -128,7 +128,14 @@ pub struct CorrectedExact {
     pub model: Arc<LatencyModel>,
     /// The roofline terms the learned model reads, built once (not per evaluation).
     pub roof: crate::learn::analytical::ModelRoofline,
+    /// Clamped log corrections already computed, by layer shape and mapping (`None`: the
+    /// network could not score it). A pure function of its key, so results do not depend on
+    /// which thread filled it.
+    pub cache: std::sync::Mutex<std::collections::HashMap<String, Option<f64>>>,
 }
+
+/// Entries the correction cache holds before it starts over (bounds memory).
+const CACHE_ENTRIES: usize = 1 << 18;
 
 impl super::design::Exact for CorrectedExact {
     fn arch(&self) -> &Arch {
@@ -142,17 +149,39 @@ impl super::design::Exact for CorrectedExact {
     }
     fn cost(&self, layer: &Layer, m: &Mapping, hw: &crate::ir::Hardware) -> (f64, f64) {
         let (c, e) = self.inner.cost(layer, m, hw);
-        let Ok(terms) = self.roof.terms(layer, m) else {
-            return (c, e);
-        };
-        match self
-            .model
-            .correction_value(layer, m, Some(&log_terms(&terms)))
-        {
-            Ok(k) if k.is_finite() => {
-                (c * k.clamp(MIN_LOG_CORRECTION, MAX_LOG_CORRECTION).exp(), e)
+        // The polish and buffer passes score the same (layer, mapping) many times: the
+        // correction is looked up by a text key before the roofline and the network run.
+        let key = format!(
+            "{:?} {} {} {} {}|{m}",
+            layer.dims, layer.wstride, layer.hstride, layer.wdilation, layer.hdilation
+        );
+        let cached = self.cache.lock().ok().and_then(|c| c.get(&key).copied());
+        let k = match cached {
+            Some(k) => k,
+            None => {
+                let k = self
+                    .roof
+                    .terms(layer, m)
+                    .ok()
+                    .and_then(|t| {
+                        self.model
+                            .correction_value(layer, m, Some(&log_terms(&t)))
+                            .ok()
+                    })
+                    .filter(|k| k.is_finite())
+                    .map(|k| k.clamp(MIN_LOG_CORRECTION, MAX_LOG_CORRECTION));
+                if let Ok(mut c) = self.cache.lock() {
+                    if c.len() >= CACHE_ENTRIES {
+                        c.clear();
+                    }
+                    c.insert(key, k);
+                }
+                k
             }
-            _ => (c, e),
+        };
+        match k {
+            Some(k) => (c * k.exp(), e),
+            None => (c, e),
         }
     }
 }
