@@ -624,7 +624,7 @@ pub fn fit_searched(
         return Err("every training row needs `target.gemmini_cycle`".into());
     }
     let mut held_out = Vec::new();
-    if opts.evaluate && !(opts.searched_only && !searched.is_empty()) {
+    if opts.evaluate && (searched.is_empty() || !opts.searched_only) {
         for split in [Split::Layer, Split::Row] {
             held_out.push(evaluate_split(
                 samples,
