@@ -1,7 +1,9 @@
-//! Speed of the learned latency predictor: batch prediction (the `dosa predict` path) and the
-//! per-point value-and-gradient call a search makes. Run with `cargo bench --bench learn`.
+//! Speed of the learned latency predictor: batch prediction (the `dosa predict` path), the
+//! per-layer value-and-gradient call a search makes at each rounding, and the value-only call
+//! that scores a rounded design. Run with `cargo bench --bench learn`.
 
 use dosa::ir::Predictor;
+use dosa::learn::analytical::{log_terms, Roofline};
 use dosa::learn::{self, LatencyModel, LearnInput, N_VARS};
 use std::path::Path;
 
@@ -39,22 +41,46 @@ fn predict_1000_rows(bencher: divan::Bencher, which: &str) {
     bencher.bench_local(|| l.predict(divan::black_box(&pts), roof.as_deref()).unwrap());
 }
 
-/// One value-and-gradient call at a relaxed point (what each search step pays per layer).
-#[divan::bench]
-fn log_cycles_and_grad_one_point(bencher: divan::Bencher) {
+/// One value-and-gradient call of a learned predictor at a relaxed point: what the search pays
+/// per layer at each rounding (`both`: the correction; `dnn`: the log cycles).
+#[divan::bench(args = ["dnn", "both"])]
+fn value_and_grad_one_layer(bencher: divan::Bencher, which: &str) {
     let (model, samples) = setup();
     let s = &samples[0];
-    let l = model.get(Predictor::Dnn).expect("dnn");
+    let roof = learn::analytical::ModelRoofline::gemmini();
     let u = learn::log_factors(&s.mapping);
     let inp = LearnInput {
         layer: &s.layer,
         mapping: &s.mapping,
         log_factors: &u,
-        log_terms: Some([10.0; 4]),
+        log_terms: Some(log_terms(&roof.terms(&s.layer, &s.mapping).unwrap())),
     };
     let mut g = vec![0.0; N_VARS];
+    if which == "both" {
+        let l = model.get(Predictor::Both).expect("both");
+        bencher.bench_local(|| {
+            l.correction_and_grad(divan::black_box(&inp), &mut g)
+                .unwrap()
+        });
+    } else {
+        let l = model.get(Predictor::Dnn).expect("dnn");
+        bencher.bench_local(|| {
+            l.log_cycles_and_grad(divan::black_box(&inp), &mut g)
+                .unwrap()
+        });
+    }
+}
+
+/// The `both` correction of one rounded mapping, value only (how the search scores designs).
+#[divan::bench]
+fn correction_value_one_layer(bencher: divan::Bencher) {
+    let (model, samples) = setup();
+    let s = &samples[0];
+    let roof = learn::analytical::ModelRoofline::gemmini();
+    let t = log_terms(&roof.terms(&s.layer, &s.mapping).unwrap());
     bencher.bench_local(|| {
-        l.log_cycles_and_grad(divan::black_box(&inp), &mut g)
+        model
+            .correction_value(divan::black_box(&s.layer), &s.mapping, Some(&t))
             .unwrap()
     });
 }

@@ -14,6 +14,10 @@ fn rtl_csv() -> PathBuf {
     shared.join("data/firesim/gemmini_rtl_train.csv")
 }
 
+fn searched_csv() -> PathBuf {
+    rtl_csv().with_file_name("gemmini_rtl_searched.csv")
+}
+
 fn samples() -> Vec<learn::Sample> {
     learn::load_csv(&rtl_csv(), true).expect("the RTL data loads")
 }
@@ -236,8 +240,10 @@ fn shipped_model_loads_and_fits_the_data() {
             .unwrap();
         let a = dosa::model::stats::error_stats(&pred, &meas);
         // On its own training data; the held-out figures are recorded in the file.
+        // (The networks are small and strongly regularised so that they hold on searched
+        // mappings; on the random rows they fit that costs about 0.01 of Spearman.)
         assert!(
-            a.spearman > 0.97 && a.spearman > base.spearman,
+            a.spearman > 0.96 && a.spearman > base.spearman,
             "{p:?}: {a:?}"
         );
         assert!(a.mape < base.mape, "{p:?}: {a:?} vs analytical {base:?}");
@@ -245,18 +251,31 @@ fn shipped_model_loads_and_fits_the_data() {
     let held = &m.file.training.held_out;
     assert_eq!(
         held.iter().map(|r| r.split.as_str()).collect::<Vec<_>>(),
-        ["layer", "row"]
+        ["layer", "row", "searched", "gemmini-auto"]
     );
-    for r in held {
-        let get = |n: &str| {
-            r.accuracy
-                .iter()
-                .find(|a| a.predictor == n)
-                .unwrap()
-                .clone()
-        };
+    let get = |r: &learn::predictor::SplitReport, n: &str| {
+        r.accuracy
+            .iter()
+            .find(|a| a.predictor == n)
+            .unwrap()
+            .clone()
+    };
+    // Where the search uses it (searched mappings of layers it never trained on), `both` ranks
+    // better than the analytical model; its MAPE is level with it (see the README), far from
+    // the 59-81 % of the model fitted on random mappings only.
+    let (a, b) = (get(&held[2], "analytical"), get(&held[2], "both"));
+    assert!(
+        b.mape < 1.05 * a.mape && b.spearman > a.spearman,
+        "{:?}",
+        held[2]
+    );
+    assert_eq!((held[2].test_rows, held[2].test_layers), (84, 28));
+    for r in &held[..2] {
         // The learned predictors rank held-out points better than the analytical model.
-        assert!(get("both").spearman > get("analytical").spearman, "{r:?}");
+        assert!(
+            get(r, "both").spearman > get(r, "analytical").spearman,
+            "{r:?}"
+        );
     }
 }
 
@@ -306,6 +325,10 @@ fn fit_and_predict_commands() {
         stdout.contains("held out by layer") && stdout.contains("held out by row"),
         "{stdout}"
     );
+    // Predicting the training file says so.
+    let out = dosa(&["predict", "--rtl", c, "--model", m]);
+    assert!(String::from_utf8_lossy(&out.stderr)
+        .contains("the model was trained on 128 of these 128 rows"));
     let plots = dir.join("plots");
     let out = dosa(&[
         "predict",
@@ -371,4 +394,89 @@ fn fit_and_predict_commands() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!none.exists());
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The searched-mapping score never trains on a layer it tests: every fold's training rows
+/// share no layer with its test rows, every searched row is tested exactly once, and the random
+/// rows are in every training set.
+#[test]
+fn searched_folds_are_layer_disjoint() {
+    let train = subset(100);
+    let searched = learn::load_csv(&searched_csv(), true).unwrap();
+    let mut o = small_opts(5);
+    o.searched_folds = 4;
+    o.searched_weight = 3;
+    let (all, start, tests) = learn::train::searched_folds(&train, &searched, &o).unwrap();
+    assert_eq!(
+        (all.len(), start),
+        (train.len() + searched.len(), train.len())
+    );
+    let mut seen: Vec<usize> = tests.iter().flatten().copied().collect();
+    seen.sort_unstable();
+    assert_eq!(seen, (start..all.len()).collect::<Vec<_>>());
+    for fold in &tests {
+        let idx = learn::train::fold_training(start, all.len(), fold, o.searched_weight);
+        let test_layers: std::collections::BTreeSet<usize> =
+            fold.iter().map(|&i| all[i].group).collect();
+        assert!(idx.iter().all(|i| !test_layers.contains(&all[*i].group)));
+        assert!((0..start).all(|i| idx.contains(&i)));
+        // Searched rows outside the fold carry their weight.
+        let extra = idx.iter().filter(|&&i| i >= start).count();
+        assert_eq!(extra, o.searched_weight * (searched.len() - fold.len()));
+    }
+    // A layer in both files is one group (else a fold could train on its random rows).
+    let (both, s0) = learn::train::combine(&searched[..6], &searched[..6]);
+    for i in 0..6 {
+        assert_eq!(both[i].group, both[s0 + i].group);
+    }
+    assert_ne!(both[0].group, both[3].group);
+}
+
+/// Gemmini's own tiles of the searched file are read and scored as the `gemmini-default`
+/// baseline runs them: pieces that cover at least the layer's work, at most one padded tile
+/// per dim more.
+#[test]
+fn auto_tiled_rows_cover_their_layers() {
+    let autos = learn::data::load_auto(&searched_csv()).unwrap();
+    assert_eq!(autos.len(), 84);
+    let roof = learn::analytical::default_roofline().unwrap();
+    for a in &autos {
+        let pieces = a.pieces().unwrap();
+        let work: f64 = pieces.iter().map(|(l, _)| l.macs()).sum();
+        assert!(
+            work >= a.layer.macs() && work < 4.0 * a.layer.macs(),
+            "{}: {work} vs {}",
+            a.layer.name,
+            a.layer.macs()
+        );
+    }
+    let pred = learn::train::predict_autos(&autos, None, Some(roof.as_ref())).unwrap();
+    assert!(pred.iter().all(|p| p.is_finite() && *p > 0.0));
+    // A bad tiling is an error with its line, not a panic.
+    let text = std::fs::read_to_string(searched_csv()).unwrap();
+    let head: String = text.lines().take(3).map(|l| format!("{l}\n")).collect();
+    let bad = head.replacen("1_1_80_1_768_80_1", "1_1_80_x_768_80_1", 1);
+    let e = learn::data::read_auto(bad.as_bytes(), "s.csv")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains("s.csv:2") && e.contains("dse.auto_tiling"),
+        "{e}"
+    );
+}
+
+/// `predict` says when a file overlaps the model's training rows, and not otherwise.
+#[test]
+fn overlap_with_training_rows_is_reported() {
+    let s = subset(60);
+    let mut o = small_opts(2);
+    o.evaluate = false;
+    let m = learn::fit(&s, None, &o, &|| ()).unwrap();
+    let same = m.overlap(&s);
+    assert_eq!(same.rows, s.len());
+    assert_eq!(same.layers, same.file_layers);
+    let searched = learn::load_csv(&searched_csv(), true).unwrap();
+    let other = m.overlap(&searched);
+    assert_eq!((other.rows, other.layers), (0, 0));
+    assert_eq!(other.file_layers, 28);
 }

@@ -14,6 +14,20 @@ pub struct FitArgs {
     /// Measured RTL cycles (columns `prob.*`, `mapping.mapping`, `target.gemmini_cycle`).
     #[arg(long, value_name = "CSV")]
     pub rtl: PathBuf,
+    /// Measured RTL cycles of searched mappings (`gemmini_rtl_searched.csv` and files like it;
+    /// repeatable): trained on with `--searched-weight`, and scored layer-disjointly (with
+    /// Gemmini's own tiles when the file has `dse.auto_tiling`).
+    #[arg(long, value_name = "CSV")]
+    pub searched: Vec<PathBuf>,
+    /// Copies of each searched row in training (0: score them only, never train on them).
+    #[arg(long, default_value_t = 8)]
+    pub searched_weight: usize,
+    /// Folds, by layer, of the score on searched mappings.
+    #[arg(long, default_value_t = 4)]
+    pub searched_folds: usize,
+    /// Run only the searched-mapping evaluation (skip the two splits of `--rtl`).
+    #[arg(long, requires = "searched")]
+    pub searched_only: bool,
     /// Where to write the model (JSON).
     #[arg(short = 'o', long = "output", value_name = "MODEL")]
     pub output: PathBuf,
@@ -30,10 +44,10 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 1500)]
     pub epochs: usize,
     /// Hidden layer widths, comma-separated.
-    #[arg(long, value_delimiter = ',', default_value = "32,32")]
+    #[arg(long, value_delimiter = ',', default_value = "16")]
     pub hidden: Vec<usize>,
     /// L2 penalty on the weights.
-    #[arg(long, default_value_t = 1e-2)]
+    #[arg(long, default_value_t = 5e-2)]
     pub weight_decay: f64,
     /// Adam step size.
     #[arg(long, default_value_t = 2e-3)]
@@ -77,9 +91,13 @@ pub fn print_table(reports: &[SplitReport]) {
         } else {
             "one hold-out".to_string()
         };
+        let what = match r.split.as_str() {
+            "searched" => "searched mappings, layer-disjoint".to_string(),
+            "gemmini-auto" => "Gemmini's own tiles of those layers".to_string(),
+            s => format!("held out by {s}"),
+        };
         outln!(
-            "held out by {} ({how}): {} test rows ({} layers), {} training rows per fit",
-            r.split,
+            "{what} ({how}): {} test rows ({} layers), {} training rows per fit",
             r.test_rows,
             r.test_layers,
             r.train_rows
@@ -124,6 +142,17 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
     super::require_file(&args.rtl)?;
     let samples =
         data::load_csv(&args.rtl, true).map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let mut searched = Vec::new();
+    let mut autos = Vec::new();
+    for p in &args.searched {
+        let err = |e: data::DataError| CliError::Input(format!("error: {e}"));
+        let (rows, auto) = (
+            data::load_csv(p, true).map_err(err)?,
+            data::load_auto(p).map_err(err)?,
+        );
+        searched.extend(rows);
+        autos.extend(auto);
+    }
     let roof = analytical::default_roofline();
     let opts = FitOptions {
         predictors: args.predictor.clone(),
@@ -131,6 +160,9 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         ensemble: args.ensemble,
         evaluate: !args.no_eval,
         k_folds: args.cv.max(1),
+        searched_weight: args.searched_weight,
+        searched_folds: args.searched_folds.max(2),
+        searched_only: args.searched_only,
         config: crate::learn::mlp::TrainConfig {
             hidden: args.hidden.clone(),
             act: args.activation,
@@ -141,16 +173,23 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         },
         ..Default::default()
     };
-    let bar = super::progress::bar(train::planned_epochs(&opts, roof.is_some()), "fitting");
+    let bar = super::progress::bar(
+        train::planned_epochs(&opts, roof.is_some(), !searched.is_empty()),
+        "fitting",
+    );
     let tick = || bar.inc(1);
-    let model = train::fit(&samples, roof.as_deref(), &opts, &tick)
+    let model = train::fit_searched(&samples, &searched, &autos, roof.as_deref(), &opts, &tick)
         .map_err(|e| CliError::Input(format!("error: {e}")))?;
     bar.finish_and_clear();
     crate::emit::output::commit_file(&args.output, &model.to_json())
         .map_err(|e| CliError::write(&args.output, &e))?;
     let held = &model.file.training.held_out;
     if args.json {
-        let v = serde_json::json!({ "rows": samples.len(), "held_out": held });
+        let v = serde_json::json!({
+            "rows": samples.len(),
+            "searched_rows": searched.len(),
+            "held_out": held
+        });
         outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         print_table(held);
@@ -160,10 +199,11 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
             .map(|l| l.predictor().name())
             .collect();
         outln!(
-            "wrote {} ({}; {} rows)",
+            "wrote {} ({}; {} rows, {} of them searched)",
             args.output.display(),
             names.join(", "),
-            samples.len()
+            samples.len() + searched.len(),
+            searched.len()
         );
     }
     Ok(0)

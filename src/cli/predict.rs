@@ -3,7 +3,7 @@
 use super::CliError;
 use crate::emit::plot::scatter_loglog;
 use crate::learn::predictor::AccuracyJson;
-use crate::learn::{analytical, data, LatencyModel};
+use crate::learn::{analytical, data, train, LatencyModel};
 use crate::model::stats::error_stats;
 use clap::Args;
 use std::path::PathBuf;
@@ -31,12 +31,69 @@ pub struct PredictArgs {
 #[derive(serde::Serialize)]
 struct PredictReport {
     rows: usize,
+    /// Rows and layers of the file the model was trained on (figures on those are no test).
+    training_overlap: crate::learn::predictor::Overlap,
     #[serde(skip_serializing_if = "Option::is_none")]
     analytical: Option<AccuracyJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     dnn: Option<AccuracyJson>,
     #[serde(skip_serializing_if = "Option::is_none")]
     both: Option<AccuracyJson>,
+    /// The same figures on Gemmini's own tiles (`dse.auto_tiling`), when the file has them.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    gemmini_auto: Option<AutoReport>,
+}
+
+#[derive(serde::Serialize)]
+struct AutoReport {
+    rows: usize,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    analytical: Option<AccuracyJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    dnn: Option<AccuracyJson>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    both: Option<AccuracyJson>,
+}
+
+/// Predictions of every available predictor for Gemmini's own tiles, in report order.
+fn predict_autos(
+    autos: &[data::AutoRow],
+    model: &LatencyModel,
+    roof: Option<&dyn analytical::Roofline>,
+) -> Result<Vec<(&'static str, Vec<f64>)>, String> {
+    let mut out = Vec::new();
+    if roof.is_some() {
+        out.push(("analytical", train::predict_autos(autos, None, roof)?));
+    }
+    for p in [crate::ir::Predictor::Dnn, crate::ir::Predictor::Both] {
+        if let Some(l) = model.get(p) {
+            if p == crate::ir::Predictor::Both && roof.is_none() {
+                continue;
+            }
+            out.push((p.name(), train::predict_autos(autos, Some(l), roof)?));
+        }
+    }
+    Ok(out)
+}
+
+fn print_table(preds: &[(&str, Vec<f64>)], meas: &[f64]) {
+    outln!(
+        "{:<11} {:>9} {:>11} {:>9}",
+        "predictor",
+        "MAPE %",
+        "median APE",
+        "Spearman"
+    );
+    for (name, p) in preds {
+        let a = error_stats(p, meas);
+        outln!(
+            "{:<11} {:>9.2} {:>11.2} {:>9.4}",
+            name,
+            a.mape,
+            a.median_ape,
+            a.spearman
+        );
+    }
 }
 
 /// Predictions of every available predictor for the rows, in report order.
@@ -86,6 +143,21 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
     }
     let preds = predict_all(&samples, &model, roof.as_deref())
         .map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let autos = data::load_auto(&args.rtl).map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let auto_preds = predict_autos(&autos, &model, roof.as_deref())
+        .map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let auto_meas: Vec<f64> = autos.iter().map(|a| a.cycles).collect();
+    let overlap = model.overlap(&samples);
+    if overlap.rows > 0 || overlap.layers > 0 {
+        eprintln!(
+            "note: the model was trained on {} of these {} rows and {} of their {} layers; \
+             its figures on them are not a held-out test (`dosa fit --searched` reports layer-disjoint ones)",
+            overlap.rows,
+            samples.len(),
+            overlap.layers,
+            overlap.file_layers
+        );
+    }
     let meas: Vec<f64> = samples.iter().map(|s| s.cycles.unwrap_or(1.0)).collect();
     if let Some(dir) = &args.plot {
         // Render everything first, so a plotting failure writes no file.
@@ -118,11 +190,24 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
                 .find(|(name, _)| *name == n)
                 .map(|(_, p)| AccuracyJson::from(error_stats(p, &meas)))
         };
+        let get_auto = |n: &str| {
+            auto_preds
+                .iter()
+                .find(|(name, _)| *name == n)
+                .map(|(_, p)| AccuracyJson::from(error_stats(p, &auto_meas)))
+        };
         let report = PredictReport {
             rows: samples.len(),
+            training_overlap: overlap,
             analytical: get("analytical"),
             dnn: get("dnn"),
             both: get("both"),
+            gemmini_auto: (!autos.is_empty()).then(|| AutoReport {
+                rows: autos.len(),
+                analytical: get_auto("analytical"),
+                dnn: get_auto("dnn"),
+                both: get_auto("both"),
+            }),
         };
         outln!(
             "{}",
@@ -130,22 +215,13 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
         );
     } else {
         outln!("{} rows", samples.len());
-        outln!(
-            "{:<11} {:>9} {:>11} {:>9}",
-            "predictor",
-            "MAPE %",
-            "median APE",
-            "Spearman"
-        );
-        for (name, p) in &preds {
-            let a = error_stats(p, &meas);
+        print_table(&preds, &meas);
+        if !autos.is_empty() {
             outln!(
-                "{:<11} {:>9.2} {:>11.2} {:>9.4}",
-                name,
-                a.mape,
-                a.median_ape,
-                a.spearman
+                "Gemmini's own tiles (dse.auto_tiling): {} rows",
+                autos.len()
             );
+            print_table(&auto_preds, &auto_meas);
         }
     }
     Ok(0)

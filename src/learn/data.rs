@@ -21,6 +21,20 @@ pub struct Sample {
     pub group: usize,
 }
 
+/// One measurement of Gemmini's own tiler on a layer (`dse.auto_tiling`,
+/// `target.gemmini_auto_cycle` of a searched-mappings file): what the `gemmini-default`
+/// baseline runs, so the predictors can be scored on it too.
+#[derive(Clone, Debug, PartialEq)]
+pub struct AutoRow {
+    pub layer: Layer,
+    /// The tiler's tile per dim `R S P Q C K N`, in elements.
+    pub tiles: [u64; 7],
+    /// Measured cycles.
+    pub cycles: f64,
+    /// The layer's group, as in the file's [`Sample`]s.
+    pub group: usize,
+}
+
 /// Why an RTL file could not be used; `line` is 1-based as an editor shows it.
 #[derive(Debug, thiserror::Error)]
 pub enum DataError {
@@ -52,6 +66,50 @@ pub fn layer_key(l: &Layer) -> String {
     )
 }
 
+impl AutoRow {
+    /// The (layer, mapping) pieces Gemmini runs for these tiles, as the `gemmini-default`
+    /// baseline scores them ([`crate::gemmini::tiler::hardware_pieces`] on the Gemmini template):
+    /// a predictor's cycles for the row are the sum over the pieces.
+    pub fn pieces(&self) -> Result<Vec<(Layer, Mapping)>, String> {
+        use crate::gemmini::tiler::{self, ConvTiles, MatmulTiles, Tiles};
+        let arch = crate::gemmini::rules::tile_arch(&crate::ir::gemmini_arch());
+        let dim = tiler::gemmini_params(&arch).dim.max(1);
+        let [r, s, p, q, c, k, n] = self.tiles;
+        let tiles = if tiler::is_matmul(&self.layer) {
+            Tiles::Matmul(MatmulTiles {
+                tile_i: p.div_ceil(dim),
+                tile_j: k.div_ceil(dim),
+                tile_k: c.div_ceil(dim),
+            })
+        } else {
+            Tiles::Conv(ConvTiles {
+                batches: n,
+                porows: q,
+                pocols: p,
+                pochs: k,
+                krows: s,
+                kcols: r,
+                kchs: c,
+            })
+        };
+        let pieces =
+            tiler::hardware_pieces(&self.layer, &tiles, &arch).map_err(|e| e.to_string())?;
+        Ok(pieces.into_iter().map(|p| (p.layer, p.mapping)).collect())
+    }
+}
+
+/// A stable identity of a measured point (layer and mapping), for telling whether a file
+/// overlaps a model's training rows: 16 hex digits of a 64-bit FNV-1a hash.
+pub fn row_key(layer: &Layer, mapping: &Mapping) -> String {
+    let text = format!("{}|{}", layer_key(layer), mapping);
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in text.bytes() {
+        h ^= u64::from(b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    format!("{h:016x}")
+}
+
 /// Read an RTL CSV. With `need_target`, every row must carry a positive finite
 /// `target.gemmini_cycle`. Every mapping must be a 4-level Gemmini mapping whose factors multiply
 /// to the layer's dims.
@@ -74,6 +132,35 @@ pub fn read_csv<R: std::io::Read>(
     name: &str,
     need_target: bool,
 ) -> Result<Vec<Sample>, DataError> {
+    Ok(read_rows(reader, name, need_target)?.0)
+}
+
+/// The rows of Gemmini's own tiler in an RTL CSV (`dse.auto_tiling`,
+/// `target.gemmini_auto_cycle`); empty when the file has no such columns.
+pub fn load_auto(path: &Path) -> Result<Vec<AutoRow>, DataError> {
+    let p = path.display().to_string();
+    let file = std::fs::File::open(path).map_err(|e| DataError::Io {
+        path: p.clone(),
+        source: e,
+    })?;
+    let bytes = crate::util::read_capped(file).map_err(|e| DataError::Io {
+        path: p.clone(),
+        source: e,
+    })?;
+    read_auto(bytes.as_slice(), &p)
+}
+
+/// [`load_auto`] over any reader; `name` labels errors.
+pub fn read_auto<R: std::io::Read>(reader: R, name: &str) -> Result<Vec<AutoRow>, DataError> {
+    Ok(read_rows(reader, name, false)?.1)
+}
+
+#[allow(clippy::type_complexity)]
+fn read_rows<R: std::io::Read>(
+    reader: R,
+    name: &str,
+    need_target: bool,
+) -> Result<(Vec<Sample>, Vec<AutoRow>), DataError> {
     let csv_err = |message: String| DataError::Csv {
         path: name.to_string(),
         message,
@@ -91,6 +178,8 @@ pub fn read_csv<R: std::io::Read>(
     let hd = col("prob.Hdilation");
     let map_col = need("mapping.mapping")?;
     let tgt = col("target.gemmini_cycle");
+    let auto_cols = col("dse.auto_tiling").zip(col("target.gemmini_auto_cycle"));
+    let mut autos = Vec::new();
     if need_target && tgt.is_none() {
         return Err(csv_err(
             "missing column `target.gemmini_cycle` (measured RTL cycles)".into(),
@@ -153,6 +242,28 @@ pub fn read_csv<R: std::io::Read>(
         };
         let next = groups.len();
         let group = *groups.entry(layer.name.clone()).or_insert(next);
+        if let Some((ti, ci)) = auto_cols {
+            let text = rec.get(ti).unwrap_or("").trim();
+            let c = rec.get(ci).unwrap_or("").trim();
+            // A row without a tiler measurement is simply not an auto row.
+            if !(text.is_empty() && c.is_empty()) {
+                let tiles = parse_tiles(text).map_err(&row_err)?;
+                let cycles = match c.parse::<f64>() {
+                    Ok(v) if v.is_finite() && v > 0.0 => v,
+                    _ => {
+                        return Err(row_err(format!(
+                            "`target.gemmini_auto_cycle` is `{c}`, not a positive number"
+                        )))
+                    }
+                };
+                autos.push(AutoRow {
+                    layer: layer.clone(),
+                    tiles,
+                    cycles,
+                    group,
+                });
+            }
+        }
         out.push(Sample {
             layer,
             mapping,
@@ -163,7 +274,25 @@ pub fn read_csv<R: std::io::Read>(
     if out.is_empty() {
         return Err(csv_err("no data rows".into()));
     }
-    Ok(out)
+    Ok((out, autos))
+}
+
+/// `R_S_P_Q_C_K_N` in elements, each a positive integer.
+fn parse_tiles(text: &str) -> Result<[u64; 7], String> {
+    let bad =
+        || format!("`dse.auto_tiling` is `{text}`, not seven positive integers R_S_P_Q_C_K_N");
+    let parts: Vec<&str> = text.split('_').collect();
+    if parts.len() != 7 {
+        return Err(bad());
+    }
+    let mut t = [0u64; 7];
+    for (x, p) in t.iter_mut().zip(parts) {
+        *x = p.trim().parse().map_err(|_| bad())?;
+        if *x == 0 || *x > 1 << 40 {
+            return Err(bad());
+        }
+    }
+    Ok(t)
 }
 
 /// A mapping fits a layer when it has the Gemmini levels and its factors multiply to the dims.

@@ -198,10 +198,10 @@ pub struct TrainConfig {
 impl Default for TrainConfig {
     fn default() -> Self {
         TrainConfig {
-            hidden: vec![32, 32],
+            hidden: vec![16],
             act: Activation::Tanh,
             lr: 2e-3,
-            weight_decay: 1e-2,
+            weight_decay: 5e-2,
             batch: 64,
             max_epochs: 1500,
             patience: 200,

@@ -9,6 +9,10 @@
 //! - `both`: the analytical latency times `exp(correction)`, the correction an MLP ensemble that
 //!   also sees the four log roofline terms.
 //!
+//! Both are trained on random mappings (`gemmini_rtl_train.csv`) and, with
+//! [`fit_searched`], on searched mappings (weighted), and scored where the search uses them:
+//! on searched mappings of layers they never trained on, and on Gemmini's own tiles.
+//!
 //! Training ([`fit`]) is plain Rust on ndarray with hand-written backpropagation, deterministic
 //! for a seed and independent of the thread count. Accuracy figures use `crate::model::stats`;
 //! plots use `crate::emit::plot`.
@@ -30,4 +34,4 @@ pub use analytical::Roofline;
 pub use data::{load_csv, Sample};
 pub use features::{log_factors, var_index, N_FACTOR_VARS, N_TERMS, N_VARS};
 pub use predictor::{LatencyModel, LearnInput};
-pub use train::{fit, FitOptions, Split};
+pub use train::{fit, fit_searched, FitOptions, Split};

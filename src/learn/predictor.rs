@@ -21,12 +21,14 @@ pub fn standardise(v: f64, mean: f64, scale: f64) -> f64 {
 /// Identifies the file kind.
 pub const FORMAT: &str = "dosa-latency-model";
 /// Bumped whenever features or the file layout change; older files are refused.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 
 /// Held-out figures of one split, stored in the model file for the record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct SplitReport {
-    /// `layer` (held-out layers never seen in training) or `row` (random rows).
+    /// `layer` (held-out layers never seen in training), `row` (random rows), `searched`
+    /// (searched mappings of layers never trained on) or `gemmini-auto` (Gemmini's own tiles
+    /// of those layers).
     pub split: String,
     /// 1 for a single hold-out; k for k-fold cross-validation (every row held out once).
     pub folds: usize,
@@ -85,12 +87,21 @@ impl From<ErrorStats> for AccuracyJson {
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainingInfo {
     pub seed: u64,
+    /// Training rows, searched rows included.
     pub rows: usize,
+    /// Of which rows of searched mappings (trained with weight `searched_weight`).
+    pub searched_rows: usize,
+    pub searched_weight: usize,
     pub layers: usize,
     /// Networks averaged per predictor.
     pub ensemble: usize,
     pub config: TrainConfig,
     pub held_out: Vec<SplitReport>,
+    /// The training layers ([`super::data::layer_key`], sorted): `dosa predict` says when a file's
+    /// layers were trained on, since its figures then are not a test.
+    pub layer_keys: Vec<String>,
+    /// The training rows ([`super::data::row_key`], sorted).
+    pub row_keys: Vec<String>,
 }
 
 /// The model file: one or more learned predictors. Field order is the JSON order, so output is
@@ -122,6 +133,16 @@ pub struct LearnedFile {
     /// Early-stopping epoch of each member.
     pub member_epochs: Vec<usize>,
     pub members: Vec<Vec<DenseJson>>,
+}
+
+/// How much of a file a model was trained on.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Overlap {
+    /// Rows whose layer and mapping are training rows.
+    pub rows: usize,
+    /// Distinct layers of the file among the training layers, of `file_layers`.
+    pub layers: usize,
+    pub file_layers: usize,
 }
 
 /// The differentiable point a search asks about: a layer, the integer mapping that fixes loop
@@ -201,6 +222,33 @@ impl LatencyModel {
         s
     }
 
+    /// Which of `samples` the model was trained on, by row and by layer: figures on those are
+    /// not a held-out test.
+    pub fn overlap(&self, samples: &[super::data::Sample]) -> Overlap {
+        use super::data::{layer_key, row_key};
+        let t = &self.file.training;
+        let rows = samples
+            .iter()
+            .filter(|s| {
+                t.row_keys
+                    .binary_search(&row_key(&s.layer, &s.mapping))
+                    .is_ok()
+            })
+            .count();
+        let mut keys: Vec<String> = samples.iter().map(|s| layer_key(&s.layer)).collect();
+        keys.sort_unstable();
+        keys.dedup();
+        let layers = keys
+            .iter()
+            .filter(|k| t.layer_keys.binary_search(k).is_ok())
+            .count();
+        Overlap {
+            rows,
+            layers,
+            file_layers: keys.len(),
+        }
+    }
+
     /// The learned predictors in file order.
     pub fn learned(&self) -> &[Learned] {
         &self.learned
@@ -209,6 +257,19 @@ impl LatencyModel {
     /// The learned predictor of a kind, if the file has it.
     pub fn get(&self, p: Predictor) -> Option<&Learned> {
         self.learned.iter().find(|l| l.predictor() == p)
+    }
+
+    /// For `both`: the log correction of an integer mapping, value only
+    /// (see [`Learned::correction_value`]).
+    pub fn correction_value(
+        &self,
+        layer: &Layer,
+        mapping: &Mapping,
+        log_terms: Option<&[f64; N_TERMS]>,
+    ) -> Result<f64, String> {
+        self.get(Predictor::Both)
+            .ok_or("this model file has no `both` predictor; fit it with `--predictor both`")?
+            .correction_value(layer, mapping, log_terms)
     }
 
     /// For `both`: the log correction on the analytical latency at a relaxed point, and its
@@ -391,6 +452,26 @@ impl Learned {
             *g += x;
         }
         Ok(c + b)
+    }
+
+    /// The learned log correction of one integer mapping, value only: what scoring a rounded
+    /// design needs, without the forward-mode gradient (several times cheaper). For `both`,
+    /// `log_terms` are the logs of the analytical roofline terms.
+    pub fn correction_value(
+        &self,
+        layer: &Layer,
+        mapping: &Mapping,
+        log_terms: Option<&[f64; N_TERMS]>,
+    ) -> Result<f64, String> {
+        let t = match self.set() {
+            Set::WithRoofline => {
+                Some(log_terms.ok_or("the `both` predictor needs the roofline terms")?)
+            }
+            Set::MappingOnly => None,
+        };
+        let mut x = Vec::with_capacity(self.file.features.len());
+        features::values(layer, mapping, t, &mut x);
+        Ok(self.output_raw(&x, None))
     }
 
     /// Raw feature rows for a batch of integer mappings (roofline terms are computed for `both`).

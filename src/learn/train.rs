@@ -6,7 +6,7 @@
 //! own random slice of the training layers, so together the members see all training rows.
 
 use super::analytical::Roofline;
-use super::data::Sample;
+use super::data::{AutoRow, Sample};
 use super::features::Set;
 use super::mlp::{self, TrainConfig};
 use super::predictor::{
@@ -55,6 +55,13 @@ pub struct FitOptions {
     pub evaluate: bool,
     /// Folds of the held-out evaluations: 1 is a single hold-out of `test_fraction`.
     pub k_folds: usize,
+    /// Copies of each searched-mapping row in a training set (its weight against the random
+    /// rows); 0 keeps searched rows out of training (they are then only scored).
+    pub searched_weight: usize,
+    /// Folds, by layer, of the evaluation on searched mappings.
+    pub searched_folds: usize,
+    /// Skip the two splits of the random rows (only the searched evaluation runs).
+    pub searched_only: bool,
 }
 
 impl Default for FitOptions {
@@ -68,6 +75,9 @@ impl Default for FitOptions {
             stop_fraction: 0.15,
             evaluate: true,
             k_folds: 1,
+            searched_weight: 8,
+            searched_folds: 4,
+            searched_only: false,
         }
     }
 }
@@ -323,6 +333,7 @@ pub fn held_out_predictions(
         preds.push(("analytical".to_string(), pred));
         predictors.push(Predictor::Both);
     }
+    predictors.retain(|p| opts.predictors.contains(p));
     for p in predictors {
         let prep = prepare(samples, p, roof)?;
         let mut r = rng.fork(p as u64);
@@ -360,12 +371,202 @@ pub fn held_out_predictions(
     Ok((report, test, preds))
 }
 
+/// The training rows followed by the searched rows, with groups renumbered over both by layer
+/// shape (so a layer in both files is one group), and the index where the searched rows start.
+pub fn combine(train: &[Sample], searched: &[Sample]) -> (Vec<Sample>, usize) {
+    let mut groups = std::collections::BTreeMap::new();
+    let mut all: Vec<Sample> = train.iter().chain(searched).cloned().collect();
+    for s in &mut all {
+        let next = groups.len();
+        s.group = *groups
+            .entry(super::data::layer_key(&s.layer))
+            .or_insert(next);
+    }
+    (all, train.len())
+}
+
+/// Training indices: the rows of `base` once and the rows of `extra` `weight` times each.
+fn weighted(base: impl Iterator<Item = usize>, extra: &[usize], weight: usize) -> Vec<usize> {
+    let mut v: Vec<usize> = base.collect();
+    for _ in 0..weight {
+        v.extend_from_slice(extra);
+    }
+    v
+}
+
+/// Predicted cycles of Gemmini's own tiles: the sum over the pieces the tiler runs.
+pub fn predict_autos(
+    autos: &[AutoRow],
+    model: Option<&Learned>,
+    roof: Option<&dyn Roofline>,
+) -> Result<Vec<f64>, String> {
+    let mut out = Vec::with_capacity(autos.len());
+    for a in autos {
+        let pieces = a.pieces()?;
+        let pts: Vec<_> = pieces.iter().map(|(l, m)| (l, m)).collect();
+        let c: f64 = match (model, roof) {
+            (Some(m), _) => m.predict(&pts, roof)?.iter().sum(),
+            (None, Some(r)) => pts
+                .iter()
+                .map(|(l, m)| r.cycles(l, m))
+                .sum::<Result<f64, String>>()?,
+            (None, None) => return Err("no predictor to score the tiler's rows with".into()),
+        };
+        out.push(c);
+    }
+    Ok(out)
+}
+
+/// The folds of [`evaluate_searched`]: the combined rows ([`combine`]), where the searched rows
+/// start, and per fold the searched rows it tests (sorted), whole layers at a time.
+#[allow(clippy::type_complexity)]
+pub fn searched_folds(
+    train: &[Sample],
+    searched: &[Sample],
+    opts: &FitOptions,
+) -> Result<(Vec<Sample>, usize, Vec<Vec<usize>>), String> {
+    let (all, start) = combine(train, searched);
+    let k = opts.searched_folds.max(2);
+    let mut rng = Rng::new(opts.seed ^ 0x5345);
+    let tests: Vec<Vec<usize>> = folds(&all[start..], Split::Layer, k, &mut rng)
+        .into_iter()
+        .filter(|f| !f.is_empty())
+        .map(|f| f.into_iter().map(|i| i + start).collect())
+        .collect();
+    if tests.len() < 2 {
+        return Err("the searched rows need at least two layers for a layer-disjoint score".into());
+    }
+    Ok((all, start, tests))
+}
+
+/// Training rows of one searched fold: every random row, and the searched rows outside the fold
+/// `weight` times each.
+pub fn fold_training(start: usize, len: usize, fold: &[usize], weight: usize) -> Vec<usize> {
+    let extra: Vec<usize> = (start..len)
+        .filter(|i| fold.binary_search(i).is_err())
+        .collect();
+    weighted(0..start, &extra, weight)
+}
+
+/// The validation that matches the search's use: searched mappings of layers the predictor never
+/// trained on. The searched rows' layers are dealt into `searched_folds` folds; each fold's rows
+/// are predicted by a model fitted on all random rows plus the other folds' searched rows
+/// (weighted by `searched_weight`). Returns the report on the searched rows and, when `autos`
+/// is not empty, on Gemmini's own tiles of the same held-out layers.
+pub fn evaluate_searched(
+    train: &[Sample],
+    searched: &[Sample],
+    autos: &[AutoRow],
+    roof: Option<&dyn Roofline>,
+    opts: &FitOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<(SplitReport, Option<SplitReport>), String> {
+    let (all, start, tests) = searched_folds(train, searched, opts)?;
+    let mut rng = Rng::new(opts.seed ^ 0x5345).fork(1);
+    // The tiler's rows of each fold: those whose layer is in the fold.
+    let key_of = |l: &crate::ir::Layer| super::data::layer_key(l);
+    let auto_folds: Vec<Vec<usize>> = tests
+        .iter()
+        .map(|f| {
+            let keys: std::collections::BTreeSet<String> =
+                f.iter().map(|&i| key_of(&all[i].layer)).collect();
+            (0..autos.len())
+                .filter(|&j| keys.contains(&key_of(&autos[j].layer)))
+                .collect()
+        })
+        .collect();
+    let test: Vec<usize> = tests.iter().flatten().copied().collect();
+    let auto_test: Vec<usize> = auto_folds.iter().flatten().copied().collect();
+    let meas: Vec<f64> = test.iter().map(|&i| all[i].cycles.unwrap_or(1.0)).collect();
+    let auto_meas: Vec<f64> = auto_test.iter().map(|&j| autos[j].cycles).collect();
+    let mut acc = Vec::new();
+    let mut auto_acc = Vec::new();
+    let mut predictors = vec![Predictor::Dnn];
+    if let Some(r) = roof {
+        let pred: Vec<f64> = test
+            .iter()
+            .map(|&i| r.cycles(&all[i].layer, &all[i].mapping))
+            .collect::<Result<_, _>>()?;
+        acc.push(HeldOut::new("analytical", error_stats(&pred, &meas), None));
+        let sel: Vec<AutoRow> = auto_test.iter().map(|&j| autos[j].clone()).collect();
+        let ap = predict_autos(&sel, None, roof)?;
+        auto_acc.push(HeldOut::new(
+            "analytical",
+            error_stats(&ap, &auto_meas),
+            None,
+        ));
+        predictors.push(Predictor::Both);
+    }
+    predictors.retain(|p| opts.predictors.contains(p));
+    for p in predictors {
+        let prep = prepare(&all, p, roof)?;
+        let mut r = rng.fork(p as u64);
+        let (mut pred, mut apred, mut ep) = (Vec::new(), Vec::new(), Vec::new());
+        for (fold, afold) in tests.iter().zip(&auto_folds) {
+            let idx = fold_training(start, all.len(), fold, opts.searched_weight);
+            let file = train_ensemble(&all, &prep, &idx, Split::Layer, opts, &mut r, tick)?;
+            ep.extend(file.member_epochs.iter().copied());
+            let model = Learned::from_file(file)?;
+            let x = prep.x.select(Axis(0), fold);
+            let an: Vec<f64> = fold.iter().map(|&i| prep.analytical[i]).collect();
+            pred.extend(model.predict_rows(&x, &an));
+            let sel: Vec<AutoRow> = afold.iter().map(|&j| autos[j].clone()).collect();
+            apred.extend(predict_autos(&sel, Some(&model), roof)?);
+        }
+        let mean_epoch = ep.iter().sum::<usize>() as f64 / ep.len().max(1) as f64;
+        acc.push(HeldOut::new(
+            p.name(),
+            error_stats(&pred, &meas),
+            Some(mean_epoch),
+        ));
+        if !auto_test.is_empty() {
+            auto_acc.push(HeldOut::new(
+                p.name(),
+                error_stats(&apred, &auto_meas),
+                None,
+            ));
+        }
+    }
+    let n_layers = layer_count(&all, test.iter().copied());
+    let report = SplitReport {
+        split: "searched".into(),
+        folds: tests.len(),
+        train_rows: start + opts.searched_weight * (searched.len() - tests[0].len()),
+        test_rows: test.len(),
+        test_layers: n_layers,
+        accuracy: acc,
+    };
+    let auto = (!auto_test.is_empty()).then(|| SplitReport {
+        split: "gemmini-auto".into(),
+        folds: tests.len(),
+        train_rows: report.train_rows,
+        test_rows: auto_test.len(),
+        test_layers: n_layers,
+        accuracy: auto_acc,
+    });
+    Ok((report, auto))
+}
+
 /// Upper bound on progress ticks of a [`fit`] (epochs over all runs), for a progress bar.
-pub fn planned_epochs(opts: &FitOptions, with_roofline: bool) -> u64 {
-    let learned = if with_roofline { 2 } else { 1 };
+pub fn planned_epochs(opts: &FitOptions, with_roofline: bool, searched: bool) -> u64 {
+    let learned = opts
+        .predictors
+        .iter()
+        .filter(|&&p| with_roofline || p == Predictor::Dnn)
+        .count();
+    let searched_runs = if searched {
+        learned * opts.searched_folds.max(2)
+    } else {
+        0
+    };
     let runs = opts.predictors.len()
         + if opts.evaluate {
-            2 * learned * opts.k_folds.max(1)
+            let random = if opts.searched_only && searched {
+                0
+            } else {
+                2 * learned * opts.k_folds.max(1)
+            };
+            random + searched_runs
         } else {
             0
         };
@@ -380,10 +581,25 @@ fn layer_count(samples: &[Sample], idx: impl Iterator<Item = usize>) -> usize {
     g.len()
 }
 
-/// Fit the model file `dosa fit` ships: held-out evaluations first (if asked), then each
-/// requested predictor's ensemble on all rows.
+/// Fit the model file `dosa fit` ships from random-mapping rows only: [`fit_searched`] without
+/// searched rows.
 pub fn fit(
     samples: &[Sample],
+    roof: Option<&dyn Roofline>,
+    opts: &FitOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<LatencyModel, String> {
+    fit_searched(samples, &[], &[], roof, opts, tick)
+}
+
+/// Fit the model file `dosa fit` ships: held-out evaluations first (if asked: by layer and by
+/// row on `samples`, and, with searched rows, layer-disjoint on those and on Gemmini's own tiles
+/// `autos`), then each requested predictor's ensemble on all rows, searched rows weighted by
+/// [`FitOptions::searched_weight`].
+pub fn fit_searched(
+    samples: &[Sample],
+    searched: &[Sample],
+    autos: &[AutoRow],
     roof: Option<&dyn Roofline>,
     opts: &FitOptions,
     tick: &(dyn Fn() + Sync),
@@ -404,8 +620,11 @@ pub fn fit(
             return Err(format!("predictor `{}` is listed twice", p.name()));
         }
     }
+    if searched.iter().chain(samples).any(|s| s.cycles.is_none()) {
+        return Err("every training row needs `target.gemmini_cycle`".into());
+    }
     let mut held_out = Vec::new();
-    if opts.evaluate {
+    if opts.evaluate && (searched.is_empty() || !opts.searched_only) {
         for split in [Split::Layer, Split::Row] {
             held_out.push(evaluate_split(
                 samples,
@@ -417,32 +636,57 @@ pub fn fit(
             )?);
         }
     }
-    let all: Vec<usize> = (0..samples.len()).collect();
+    if opts.evaluate && !searched.is_empty() {
+        {
+            let (s, a) = evaluate_searched(samples, searched, autos, roof, opts, tick)?;
+            held_out.push(s);
+            held_out.extend(a);
+        }
+    }
+    let (all, start) = combine(samples, searched);
+    let extra: Vec<usize> = (start..all.len()).collect();
+    let idx = weighted(0..start, &extra, opts.searched_weight);
     let mut predictors = Vec::new();
     for &p in &opts.predictors {
-        let prep = prepare(samples, p, roof)?;
+        let prep = prepare(&all, p, roof)?;
         let mut rng = Rng::new(opts.seed).fork(p as u64);
         predictors.push(train_ensemble(
-            samples,
-            &prep,
             &all,
+            &prep,
+            &idx,
             Split::Layer,
             opts,
             &mut rng,
             tick,
         )?);
     }
+    let mut row_keys: Vec<String> = all
+        .iter()
+        .map(|s| super::data::row_key(&s.layer, &s.mapping))
+        .collect();
+    row_keys.sort_unstable();
+    row_keys.dedup();
+    let mut layer_keys: Vec<String> = all
+        .iter()
+        .map(|s| super::data::layer_key(&s.layer))
+        .collect();
+    layer_keys.sort_unstable();
+    layer_keys.dedup();
     LatencyModel::from_file(ModelFile {
         format: FORMAT.into(),
         version: VERSION,
         default,
         training: TrainingInfo {
             seed: opts.seed,
-            rows: samples.len(),
-            layers: layer_count(samples, 0..samples.len()),
+            rows: all.len(),
+            searched_rows: searched.len(),
+            searched_weight: opts.searched_weight,
+            layers: layer_count(&all, 0..all.len()),
             ensemble: opts.ensemble,
             config: opts.config.clone(),
             held_out,
+            layer_keys,
+            row_keys,
         },
         predictors,
     })

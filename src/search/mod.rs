@@ -79,6 +79,7 @@ impl Engine {
                         inner: exact,
                         model: model.clone(),
                         roof: crate::learn::analytical::ModelRoofline::gemmini(),
+                        cache: Default::default(),
                     }),
                     relax: Box::new(learned::CorrectedRelaxation {
                         inner: relax,
