@@ -126,7 +126,7 @@ pub fn awkward(n: u64) -> bool {
 }
 
 /// Re-establish the cover after factors moved: per dim, the factors in tile order (see
-/// [`chain`]: spatial ones first) are kept until they reach the dim, the one that reaches it becomes the count of tiles below it
+/// `chain`: spatial ones first) are kept until they reach the dim, the one that reaches it becomes the count of tiles below it
 /// (and the outer ones 1), and the backing level (the last) counts the rest, `ceil`; a dim is
 /// partial exactly when its factors then do not multiply to it. Identity on a mapping whose
 /// factors divide. A spatial factor that would overshoot is cut to the lanes that fill, so the
