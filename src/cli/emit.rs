@@ -183,9 +183,7 @@ fn is_gemmini_output(name: &str, entry: &str) -> bool {
         .strip_suffix("_params.h")
         .or_else(|| entry.strip_suffix(".c"));
     // `NAME_NETWORK` is one network's program of a suite result.
-    stem.is_some_and(|s| {
-        s == name || s.starts_with("dosa_") || s.starts_with(&format!("{name}_"))
-    })
+    stem.is_some_and(|s| s == name || s.starts_with("dosa_") || s.starts_with(&format!("{name}_")))
 }
 
 /// Whether `entry` of an `emit timeloop` folder is a layer folder it writes (`NN_net.layer`).
