@@ -140,7 +140,8 @@ pub struct BaselineArgs {
     pub samples: Option<u64>,
 }
 
-/// What a `search`/`baseline` `-o` folder holds: an earlier result there may be replaced whole.
+/// What a `search`/`baseline` `-o` folder holds (`alone/` of a suite search): an earlier result
+/// there may be replaced whole.
 fn is_search_output(name: &str) -> bool {
     matches!(
         name,
@@ -153,6 +154,7 @@ fn is_search_output(name: &str) -> bool {
             | "random"
             | "bo"
             | "gemmini-default"
+            | "alone"
     )
 }
 
@@ -813,10 +815,24 @@ fn run_suite(a: SearchArgs) -> Result<i32, CliError> {
         crate::syntax::load_text("result.dosa", &src).map_err(|e| {
             CliError::Input(format!("internal error: result.dosa does not check:\n{e}"))
         })?;
-        let files: Vec<(&str, Vec<u8>)> = vec![
-            ("result.dosa", src.into_bytes()),
-            ("report.json", json.clone().into_bytes()),
+        let mut files: Vec<(String, Vec<u8>)> = vec![
+            ("result.dosa".into(), src.into_bytes()),
+            ("report.json".into(), json.clone().into_bytes()),
         ];
+        // Each network's own design, numbered so that no two names collide.
+        for (i, (n, s)) in networks.iter().zip(&alone).enumerate() {
+            let p = crate::search::output::result_program(&first.arch, n, s, &spec);
+            files.push((
+                format!(
+                    "alone/{}_{}.dosa",
+                    i + 1,
+                    crate::emit::c_identifier(&n.name)
+                ),
+                crate::syntax::program_to_source(&p).into_bytes(),
+            ));
+        }
+        let files: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
         crate::emit::output::commit_dir(dir, &files).map_err(|e| CliError::write(dir, &e))?;
     }
     if c.json {
