@@ -177,12 +177,13 @@ pub fn emit_timeloop_as(
 }
 
 /// Whether `entry` of an `emit gemmini` folder is a program it writes (`NAME.c`,
-/// `NAME_params.h` for `name` or any `dosa_*` name), so an earlier one may be replaced.
+/// `NAME_params.h` for `name`, `NAME_*` or any `dosa_*` name), so an earlier one may be replaced.
 fn is_gemmini_output(name: &str, entry: &str) -> bool {
     let stem = entry
         .strip_suffix("_params.h")
         .or_else(|| entry.strip_suffix(".c"));
-    stem.is_some_and(|s| s == name || s.starts_with("dosa_"))
+    // `NAME_NETWORK` is one network's program of a suite result.
+    stem.is_some_and(|s| s == name || s.starts_with("dosa_") || s.starts_with(&format!("{name}_")))
 }
 
 /// Whether `entry` of an `emit timeloop` folder is a layer folder it writes (`NN_net.layer`).

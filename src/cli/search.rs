@@ -87,6 +87,14 @@ pub enum PredictorArg {
 pub struct SearchArgs {
     #[command(flatten)]
     pub common: Common,
+    /// More .dosa files: a suite search designs one hardware for every network of every file,
+    /// each network with its own mappings (README "Suite search").
+    #[arg(value_name = "MORE")]
+    pub more: Vec<PathBuf>,
+    /// Suite only: one whole-number weight per network (how often it runs), in file order;
+    /// default 1 each.
+    #[arg(long, value_delimiter = ',')]
+    pub weights: Option<Vec<u64>>,
     #[arg(long)]
     pub starts: Option<u32>,
     #[arg(long)]
@@ -132,7 +140,8 @@ pub struct BaselineArgs {
     pub samples: Option<u64>,
 }
 
-/// What a `search`/`baseline` `-o` folder holds: an earlier result there may be replaced whole.
+/// What a `search`/`baseline` `-o` folder holds (`alone/` of a suite search): an earlier result
+/// there may be replaced whole.
 fn is_search_output(name: &str) -> bool {
     matches!(
         name,
@@ -145,6 +154,7 @@ fn is_search_output(name: &str) -> bool {
             | "random"
             | "bo"
             | "gemmini-default"
+            | "alone"
     )
 }
 
@@ -154,7 +164,14 @@ fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
     }
     super::require_file(&c.file)?;
     let program = crate::syntax::load_path(&c.file).map_err(CliError::Input)?;
-    let net = match &c.network {
+    let net = pick_network(c, &program)?;
+    let spec = spec_of(c, &program)?;
+    Ok((program, net, spec))
+}
+
+/// The network of `program` to search: `--network`, else the only one.
+fn pick_network(c: &Common, program: &Program) -> Result<Network, CliError> {
+    Ok(match &c.network {
         Some(n) => program
             .networks
             .iter()
@@ -181,7 +198,11 @@ fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
                 )))
             }
         },
-    };
+    })
+}
+
+/// The file's search settings with the command line's overrides, bounds checked.
+fn spec_of(c: &Common, program: &Program) -> Result<SearchSpec, CliError> {
     let mut spec = program.search.clone();
     // Bounds on the command line ask for a co-design within them.
     if c.pe_max.is_some() || c.sp_max_kib.is_some() || c.acc_max_kib.is_some() {
@@ -234,7 +255,7 @@ fn load(c: &Common) -> Result<(Program, Network, SearchSpec), CliError> {
             u.least
         )));
     }
-    Ok((program, net, spec))
+    Ok(spec)
 }
 
 /// Print or write a finished run.
@@ -508,40 +529,16 @@ fn run_gemmini(
 
 /// `dosa search`.
 pub fn run_search(a: SearchArgs) -> Result<i32, CliError> {
-    let (program, net, mut spec) = load(&a.common)?;
-    if let Some(v) = a.starts {
-        spec.starts = v;
+    if !a.more.is_empty() {
+        return run_suite(a);
     }
-    if let Some(v) = a.steps {
-        spec.steps = v;
-    }
-    if let Some(v) = a.round_every {
-        if v == 0 {
-            return Err(CliError::Usage(ROUND_EVERY_ZERO.into()));
-        }
-        spec.round_every = v;
-    }
-    if let Some(v) = a.lr {
-        if !(v.is_finite() && v > 0.0) {
-            return Err(CliError::Usage("--lr must be a positive number".into()));
-        }
-        spec.lr = v;
-    }
-    if let Some(p) = a.predictor {
-        spec.predictor = match p {
-            PredictorArg::Analytical => Predictor::Analytical,
-            PredictorArg::Dnn => Predictor::Dnn,
-            PredictorArg::Both => Predictor::Both,
-        };
-    }
-    if let Some(m) = &a.model {
-        spec.model = Some(m.display().to_string());
-    }
-    if spec.starts == 0 || spec.steps == 0 {
+    if a.weights.is_some() {
         return Err(CliError::Usage(
-            "--starts and --steps must be at least 1".into(),
+            "--weights weighs the networks of a suite: give several files (`dosa search A.dosa B.dosa --weights 1,2`)".into(),
         ));
     }
+    let (program, net, mut spec) = load(&a.common)?;
+    search_flags(&a, &mut spec)?;
     let engine =
         crate::search::Engine::new(&program.arch, &net.layers, &spec).map_err(CliError::Input)?;
     let run = engine.spec();
@@ -624,4 +621,224 @@ pub fn run_baseline(a: BaselineArgs) -> Result<i32, CliError> {
     progress.finish_and_clear();
     let floor = edp_floor(&program.arch, &net, &spec);
     finish(&a.common, &program, &net, &spec, &s, &[&r], &[], floor)
+}
+
+/// The search's own flags (`--starts`, `--steps`, ...) over the file's settings.
+fn search_flags(a: &SearchArgs, spec: &mut SearchSpec) -> Result<(), CliError> {
+    if let Some(v) = a.starts {
+        spec.starts = v;
+    }
+    if let Some(v) = a.steps {
+        spec.steps = v;
+    }
+    if let Some(v) = a.round_every {
+        if v == 0 {
+            return Err(CliError::Usage(ROUND_EVERY_ZERO.into()));
+        }
+        spec.round_every = v;
+    }
+    if let Some(v) = a.lr {
+        if !(v.is_finite() && v > 0.0) {
+            return Err(CliError::Usage("--lr must be a positive number".into()));
+        }
+        spec.lr = v;
+    }
+    if let Some(p) = a.predictor {
+        spec.predictor = match p {
+            PredictorArg::Analytical => Predictor::Analytical,
+            PredictorArg::Dnn => Predictor::Dnn,
+            PredictorArg::Both => Predictor::Both,
+        };
+    }
+    if let Some(m) = &a.model {
+        spec.model = Some(m.display().to_string());
+    }
+    if spec.starts == 0 || spec.steps == 0 {
+        return Err(CliError::Usage(
+            "--starts and --steps must be at least 1".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `dosa search A.dosa B.dosa ... [--weights ...]`: one hardware for every network of the files
+/// ([`crate::search::suite`]), each network also searched alone and run with `gemmini-default`
+/// for comparison.
+fn run_suite(a: SearchArgs) -> Result<i32, CliError> {
+    use crate::search::suite;
+    let c = &a.common;
+    if a.compare {
+        return Err(CliError::Usage(
+            "--compare is for one network; a suite search always compares each network's design alone and gemmini-default".into(),
+        ));
+    }
+    if c.network.is_some() {
+        return Err(CliError::Usage(
+            "--network picks one network of one file; a suite takes every network of every file"
+                .into(),
+        ));
+    }
+    if let Some(dir) = &c.out {
+        crate::emit::output::check_dir(dir, &is_search_output).map_err(CliError::Usage)?;
+    }
+    let files: Vec<&PathBuf> = std::iter::once(&c.file).chain(&a.more).collect();
+    for f in &files {
+        super::require_file(f)?;
+    }
+    let mut programs = Vec::new();
+    for f in &files {
+        programs.push(crate::syntax::load_path(f).map_err(CliError::Input)?);
+    }
+    let first = &programs[0];
+    let mut networks: Vec<Network> = Vec::new();
+    for (f, p) in files.iter().zip(&programs) {
+        if p.arch != first.arch {
+            return Err(CliError::Input(format!(
+                "error: {} and {} describe different architectures (`{}` and `{}`); a suite designs one hardware for one architecture",
+                files[0].display(),
+                f.display(),
+                first.arch.name,
+                p.arch.name
+            )));
+        }
+        if p.networks.is_empty() {
+            return Err(CliError::Usage(format!(
+                "{} defines no network to search",
+                f.display()
+            )));
+        }
+        for n in &p.networks {
+            if networks.iter().any(|m| m.name == n.name) {
+                return Err(CliError::Input(format!(
+                    "error: two networks of the suite are named `{}` ({}); network names must be distinct",
+                    n.name,
+                    f.display()
+                )));
+            }
+            networks.push(n.clone());
+        }
+    }
+    let weights = match &a.weights {
+        None => vec![1; networks.len()],
+        Some(w) if w.len() != networks.len() => {
+            return Err(CliError::Usage(format!(
+                "--weights has {} values for {} networks ({})",
+                w.len(),
+                networks.len(),
+                networks
+                    .iter()
+                    .map(|n| n.name.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            )))
+        }
+        Some(w) if w.contains(&0) => {
+            return Err(CliError::Usage(
+                "--weights must be whole numbers of at least 1".into(),
+            ))
+        }
+        Some(w) => w.clone(),
+    };
+    // The first file's search settings, overridden by the flags.
+    let mut spec = spec_of(c, first)?;
+    search_flags(&a, &mut spec)?;
+    let layers =
+        suite::union(&networks, &weights).map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let arch = &first.arch;
+    let engine = crate::search::Engine::new(arch, &layers, &spec).map_err(CliError::Input)?;
+    let run = engine.spec();
+    let progress = super::progress::spinner(format!(
+        "suite search: {} networks, {} starts x {} steps on {} layers",
+        networks.len(),
+        run.starts,
+        run.steps,
+        layers.len()
+    ));
+    let t = Instant::now();
+    let res = crate::search::dosa::search(engine.exact(), engine.relaxation(), &layers, run);
+    let seconds = secs(c, t);
+    let shared = suite::split(engine.exact(), &networks, &res.best);
+    // Each network alone, with the same settings: what sharing the hardware costs it.
+    let t = Instant::now();
+    let mut alone = Vec::new();
+    for n in &networks {
+        progress.set_message(format!("{} alone", n.name));
+        let e = crate::search::Engine::new(arch, &n.layers, &spec).map_err(CliError::Input)?;
+        alone
+            .push(crate::search::dosa::search(e.exact(), e.relaxation(), &n.layers, e.spec()).best);
+    }
+    let alone_seconds = secs(c, t);
+    progress.set_message("gemmini-default");
+    let gemmini = networks
+        .iter()
+        .map(|n| crate::search::baseline::gemmini_default(engine.exact(), &n.layers))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(CliError::Input)?;
+    progress.finish_and_clear();
+    let report = suite::report(
+        engine.exact(),
+        spec.objective,
+        spec.seed,
+        res.evaluations,
+        (seconds, alone_seconds),
+        &networks,
+        &weights,
+        &res.best,
+        &shared,
+        &alone,
+        &gemmini,
+    );
+    let check = |what: &str, s: &crate::search::design::Scored| {
+        crate::model::report::finite_values(
+            what,
+            [
+                ("latency".to_string(), s.latency),
+                ("energy".to_string(), s.energy),
+                ("EDP".to_string(), s.edp()),
+            ],
+        )
+    };
+    std::iter::once(check("suite", &res.best))
+        .chain(
+            networks
+                .iter()
+                .zip(&shared)
+                .map(|(n, s)| check(&format!("network `{}`", n.name), s)),
+        )
+        .collect::<Result<Vec<()>, String>>()
+        .map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let mut json = serde_json::to_string_pretty(&report).unwrap_or_else(|_| "{}".into());
+    json.push('\n');
+    if let Some(dir) = &c.out {
+        let result = crate::search::output::suite_program(&first.arch, &networks, &shared, &spec);
+        let src = crate::syntax::program_to_source(&result);
+        crate::syntax::load_text("result.dosa", &src).map_err(|e| {
+            CliError::Input(format!("internal error: result.dosa does not check:\n{e}"))
+        })?;
+        let mut files: Vec<(String, Vec<u8>)> = vec![
+            ("result.dosa".into(), src.into_bytes()),
+            ("report.json".into(), json.clone().into_bytes()),
+        ];
+        // Each network's own design, numbered so that no two names collide.
+        for (i, (n, s)) in networks.iter().zip(&alone).enumerate() {
+            let p = crate::search::output::result_program(&first.arch, n, s, &spec);
+            files.push((
+                format!(
+                    "alone/{}_{}.dosa",
+                    i + 1,
+                    crate::emit::c_identifier(&n.name)
+                ),
+                crate::syntax::program_to_source(&p).into_bytes(),
+            ));
+        }
+        let files: Vec<(&str, Vec<u8>)> =
+            files.iter().map(|(n, b)| (n.as_str(), b.clone())).collect();
+        crate::emit::output::commit_dir(dir, &files).map_err(|e| CliError::write(dir, &e))?;
+    }
+    if c.json {
+        out!("{json}");
+    } else {
+        out!("{}", suite::render_text(&report));
+    }
+    Ok(0)
 }

@@ -874,7 +874,51 @@ fn dosa_problems(plans: &[LayerPlan]) -> Vec<String> {
 /// For [`Api::Dosa`] a mapping whose DRAM order the branch would run wrongly is refused rather
 /// than reordered: moving the reduction loops inward changes the DRAM traffic the mapping was
 /// costed with, so the program would measure a different mapping.
+///
+/// A program whose mappings span several networks (a suite search's `result.dosa`: one Gemmini
+/// configuration, each network its own mappings) gets one program per network,
+/// `<name>_<network>.c` and its `_params.h`, all for the same configuration, so each network
+/// is built, run and measured on its own.
 pub fn emit(program: &Program, opts: &Options) -> Result<Vec<EmittedFile>, Vec<String>> {
+    let mut nets: Vec<&str> = Vec::new();
+    for m in &program.mappings {
+        if !nets.contains(&m.network.as_str()) {
+            nets.push(&m.network);
+        }
+    }
+    if nets.len() < 2 {
+        return emit_one(program, opts);
+    }
+    let mut files = Vec::new();
+    let mut errors = Vec::new();
+    for net in nets {
+        let one = Program {
+            mappings: program
+                .mappings
+                .iter()
+                .filter(|m| m.network == net)
+                .cloned()
+                .collect(),
+            ..program.clone()
+        };
+        let o = Options {
+            name: format!("{}_{net}", opts.name),
+            ..opts.clone()
+        };
+        match emit_one(&one, &o) {
+            Ok(f) => files.extend(f),
+            Err(e) => errors.extend(e),
+        }
+    }
+    if errors.is_empty() {
+        Ok(files)
+    } else {
+        Err(errors)
+    }
+}
+
+/// [`emit`] of one program for every mapped layer it has.
+fn emit_one(program: &Program, opts: &Options) -> Result<Vec<EmittedFile>, Vec<String>> {
     let opts = Options {
         name: c_identifier(&opts.name),
         ..opts.clone()

@@ -9,6 +9,7 @@ pub mod floor;
 pub mod learned;
 pub mod output;
 pub mod report;
+pub mod suite;
 
 use crate::ir::{Arch, Layer, SearchSpec};
 pub use crate::model::search_adapter::{AnalyticalModel, RelaxedModel};

@@ -48,6 +48,29 @@ pub fn result_program(arch: &Arch, net: &Network, s: &Scored, spec: &SearchSpec)
     }
 }
 
+/// `result.dosa` of a suite search: one architecture (the shared hardware) and every network
+/// with its own mappings, `shared` holding each network's design on that hardware.
+pub fn suite_program(
+    arch: &Arch,
+    networks: &[Network],
+    shared: &[Scored],
+    spec: &SearchSpec,
+) -> Program {
+    let mut p = Program {
+        arch: arch.clone(),
+        networks: Vec::new(),
+        mappings: Vec::new(),
+        search: spec.clone(),
+    };
+    for (n, s) in networks.iter().zip(shared) {
+        let one = result_program(arch, n, s, spec);
+        p.arch = one.arch;
+        p.networks.extend(one.networks);
+        p.mappings.extend(one.mappings);
+    }
+    p
+}
+
 /// The human-readable summary `dosa search` and `dosa baseline` print.
 pub fn render_text(r: &Report) -> String {
     let mut o = String::new();
