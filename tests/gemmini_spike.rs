@@ -289,34 +289,33 @@ fn a_tile_beyond_the_accumulator_is_not_run_silently() {
 /// sizes, its `result.dosa` emitted, built against the real headers and run on Spike, for both
 /// APIs: every layer's mapped and `_auto` runs match the reference. Then the `gemmini-default`
 /// baseline's `result.dosa` (every layer `auto`) the same way.
-#[test]
-fn a_searched_design_runs_correctly_on_spike() {
-    let Some(g) = spike() else { return };
-    let dir = scratch("spike_searched");
+/// `dosa ARGS` through the binary, which must succeed.
+fn dosa_ok(args: &[&str]) {
+    let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "dosa {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// Bounded to Gemmini's sizes, search `net` (and, with `auto`, run the `gemmini-default`
+/// baseline), emit every result for both APIs and run it on Spike: every layer's runs must
+/// match the reference. Returns the searched `result.dosa`'s text.
+fn search_emit_and_run(g: &Gemmini, tag: &str, net: &str, layers: usize, auto: bool) -> String {
+    let dir = scratch(tag);
     std::fs::create_dir_all(&dir).unwrap();
     let src = dir.join("net.dosa");
-    std::fs::write(
-        &src,
-        "network s {\n  conv a R=3 S=3 P=8 Q=8 C=16 K=32\n  conv b R=1 S=1 P=8 Q=8 C=32 K=48 stride=1\n  \
-         conv c R=3 S=3 P=4 Q=4 C=48 K=16 stride=2\n  matmul m M=24 K=96 N=40\n}\n",
-    )
-    .unwrap();
-    let dosa = |args: &[&str]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "dosa {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
+    std::fs::write(&src, net).unwrap();
     let s = |p: &Path| p.to_str().unwrap().to_string();
     let (d, b) = (dir.join("d"), dir.join("b"));
-    dosa(&[
+    let (src, d_s, b_s) = (s(&src), s(&d), s(&b));
+    dosa_ok(&[
         "search",
-        &s(&src),
+        &src,
         "--pe-max",
         "16",
         "--sp-max-kib",
@@ -330,23 +329,17 @@ fn a_searched_design_runs_correctly_on_spike() {
         "--round-every",
         "100",
         "-o",
-        &s(&d),
+        &d_s,
     ]);
-    dosa(&[
-        "baseline",
-        &s(&src),
-        "--kind",
-        "gemmini-default",
-        "-o",
-        &s(&b),
-    ]);
-    for (result, tag) in [
-        (d.join("result.dosa"), "searched"),
-        (b.join("result.dosa"), "auto"),
-    ] {
+    let mut results = vec![(d.join("result.dosa"), "searched")];
+    if auto {
+        dosa_ok(&["baseline", &src, "--kind", "gemmini-default", "-o", &b_s]);
+        results.push((b.join("result.dosa"), "auto"));
+    }
+    for (result, what) in results {
         for tree in [Tree::Dev, Tree::Dosa] {
-            let out = dir.join(format!("c_{tag}_{}", tree.api()));
-            dosa(&[
+            let out = dir.join(format!("c_{what}_{}", tree.api()));
+            dosa_ok(&[
                 "emit",
                 "gemmini",
                 &s(&result),
@@ -355,13 +348,29 @@ fn a_searched_design_runs_correctly_on_spike() {
                 "--api",
                 tree.api(),
             ]);
-            let (code, log) = run(&g, tree, &out, tag);
+            let (code, log) = run(g, tree, &out, what);
             assert_eq!(code, Some(0), "{log}");
             let lines = verify_lines(&log);
-            assert_eq!(lines.len(), 8, "{log}");
+            assert_eq!(lines.len(), 2 * layers, "{log}");
             assert!(lines.iter().all(|(_, _, n)| *n == 0), "{log}");
         }
     }
+    let text = std::fs::read_to_string(d.join("result.dosa")).unwrap();
+    std::fs::remove_dir_all(&dir).unwrap();
+    text
+}
+
+#[test]
+fn a_searched_design_runs_correctly_on_spike() {
+    let Some(g) = spike() else { return };
+    search_emit_and_run(
+        &g,
+        "spike_searched",
+        "network s {\n  conv a R=3 S=3 P=8 Q=8 C=16 K=32\n  conv b R=1 S=1 P=8 Q=8 C=32 K=48 stride=1\n  \
+         conv c R=3 S=3 P=4 Q=4 C=48 K=16 stride=2\n  matmul m M=24 K=96 N=40\n}\n",
+        4,
+        true,
+    );
 }
 
 /// A design searched for prime sizes uses partial tiles (`K2+`), and runs correctly on Spike
@@ -369,57 +378,13 @@ fn a_searched_design_runs_correctly_on_spike() {
 #[test]
 fn a_searched_design_with_partial_tiles_runs_correctly_on_spike() {
     let Some(g) = spike() else { return };
-    let dir = scratch("spike_searched_prime");
-    std::fs::create_dir_all(&dir).unwrap();
-    let src = dir.join("net.dosa");
-    std::fs::write(
-        &src,
+    let result = search_emit_and_run(
+        &g,
+        "spike_searched_prime",
         "network s {\n  conv a R=3 S=3 P=11 Q=11 C=19 K=23\n  conv b R=1 S=1 P=13 Q=13 C=17 K=41\n  \
          matmul m M=37 K=53 N=29\n}\n",
-    )
-    .unwrap();
-    let s = |p: &Path| p.to_str().unwrap().to_string();
-    let dosa = |args: &[String]| {
-        let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
-            .args(args)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "dosa {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    let d = dir.join("d");
-    let args = "search SRC --pe-max 16 --sp-max-kib 256 --acc-max-kib 64 --starts 2 --steps 200 --round-every 100 -o OUT";
-    dosa(
-        &args
-            .split(' ')
-            .map(|a| match a {
-                "SRC" => s(&src),
-                "OUT" => s(&d),
-                a => a.to_string(),
-            })
-            .collect::<Vec<_>>(),
+        3,
+        false,
     );
-    let result = std::fs::read_to_string(d.join("result.dosa")).unwrap();
     assert!(result.matches("+ ").count() >= 3, "{result}");
-    for tree in [Tree::Dev, Tree::Dosa] {
-        let out = dir.join(format!("c_{}", tree.api()));
-        dosa(&[
-            "emit".into(),
-            "gemmini".into(),
-            s(&d.join("result.dosa")),
-            "-o".into(),
-            s(&out),
-            "--api".into(),
-            tree.api().into(),
-        ]);
-        let (code, log) = run(&g, tree, &out, "searched prime");
-        assert_eq!(code, Some(0), "{log}");
-        let lines = verify_lines(&log);
-        assert_eq!(lines.len(), 6, "{log}");
-        assert!(lines.iter().all(|(_, _, n)| *n == 0), "{log}");
-    }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
