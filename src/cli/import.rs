@@ -144,9 +144,8 @@ fn run_onnx(a: OnnxArgs) -> Result<i32, CliError> {
         .map(|s| s.to_string_lossy().into_owned())
         .filter(|s| !s.is_empty())
         .unwrap_or_else(|| "network".into());
-    let imp = crate::syntax::onnx::network_from_onnx(&name, &bytes, a.batch).map_err(|e| {
-        CliError::Input(format!("error: {shown}: {e}; nothing written"))
-    })?;
+    let imp = crate::syntax::onnx::network_from_onnx(&name, &bytes, a.batch)
+        .map_err(|e| CliError::Input(format!("error: {shown}: {e}; nothing written")))?;
     for n in &imp.notes {
         eprintln!("note: {shown}: {n}");
     }

@@ -298,7 +298,10 @@ fn read_model(bytes: &[u8]) -> Result<Graph, String> {
     let mut m = Msg::new(bytes);
     let mut graph = None;
     let mut ir_version = None;
-    while let Some((n, v)) = m.next_field().map_err(|e| format!("not an ONNX model: {e}"))? {
+    while let Some((n, v)) = m
+        .next_field()
+        .map_err(|e| format!("not an ONNX model: {e}"))?
+    {
         match (n, v) {
             (1, Val::Varint(x)) => ir_version = Some(x),
             (7, Val::Bytes(s)) => {
@@ -343,13 +346,33 @@ fn attr_ints(n: &Node, k: &str) -> Option<Vec<i64>> {
         .filter(|v| !v.is_empty())
 }
 
+/// Largest size of one dimension, stride, pad or dilation we accept: it keeps every product of
+/// a shape within `u64`, so corrupt files give errors, not overflows.
+const MAX_DIM: u64 = 1 << 31;
+
+/// A shape we can compute with: no dimension above [`MAX_DIM`], at most 2^62 elements.
+fn sane(s: &Shape) -> bool {
+    s.iter().all(|&d| d <= MAX_DIM)
+        && s.iter()
+            .try_fold(1u64, |a, &d| a.checked_mul(d))
+            .is_some_and(|p| p <= 1 << 62)
+}
+
 /// Numpy broadcasting of two shapes.
 fn broadcast(a: &Shape, b: &Shape) -> Option<Shape> {
     let r = a.len().max(b.len());
     let mut out = vec![0; r];
     for i in 0..r {
-        let x = if i + a.len() >= r { a[i + a.len() - r] } else { 1 };
-        let y = if i + b.len() >= r { b[i + b.len() - r] } else { 1 };
+        let x = if i + a.len() >= r {
+            a[i + a.len() - r]
+        } else {
+            1
+        };
+        let y = if i + b.len() >= r {
+            b[i + b.len() - r]
+        } else {
+            1
+        };
         out[i] = if x == y || y == 1 {
             x
         } else if x == 1 {
@@ -387,6 +410,15 @@ fn window(
     }
     if strides.iter().chain(&dil).any(|&v| v < 1) || pads.iter().any(|&v| v < 0) {
         return Err("a stride or dilation below 1, or a negative pad".into());
+    }
+    if strides
+        .iter()
+        .chain(&dil)
+        .chain(&pads)
+        .any(|&v| v as u64 > MAX_DIM)
+        || kernel.iter().any(|&v| v > MAX_DIM)
+    {
+        return Err("a stride, dilation, pad or kernel size is implausibly large".into());
     }
     let mut out = Vec::new();
     for i in 0..k {
@@ -478,12 +510,11 @@ pub fn network_from_onnx(name: &str, bytes: &[u8], batch: u64) -> Result<Importe
             .collect()
     };
     for t in &g.inits {
-        let dims: Option<Shape> = t
-            .dims
-            .iter()
-            .map(|&d| u64::try_from(d).ok())
-            .collect();
-        let dims = dims.ok_or(format!("initializer `{}` has a negative size", t.name))?;
+        let dims: Option<Shape> = t.dims.iter().map(|&d| u64::try_from(d).ok()).collect();
+        let dims = dims.filter(sane).ok_or(format!(
+            "initializer `{}` has a negative or implausible size",
+            t.name
+        ))?;
         cx.shapes.insert(t.name.clone(), dims);
         if let Some(v) = &t.ints {
             cx.consts.insert(t.name.clone(), v.clone());
@@ -494,8 +525,11 @@ pub fn network_from_onnx(name: &str, bytes: &[u8], batch: u64) -> Result<Importe
             continue;
         }
         if let Some(s) = s {
-            cx.shapes
-                .insert(n.clone(), fix(s, &format!("graph input `{n}`"))?);
+            let s = fix(s, &format!("graph input `{n}`"))?;
+            if !sane(&s) {
+                return Err(format!("graph input `{n}` has an implausible shape {s:?}"));
+            }
+            cx.shapes.insert(n.clone(), s);
         }
     }
     let declared: HashMap<&str, &Vec<Dim>> = g
@@ -552,7 +586,7 @@ pub fn network_from_onnx(name: &str, bytes: &[u8], batch: u64) -> Result<Importe
                     .filter(|&g| g >= 1)
                     .ok_or_else(|| err(format!("group {groups} is not positive")))?;
                 let (nb, c, k, cg) = (x[0], x[1], w[0], w[1]);
-                if c != cg * g || k % g != 0 || k == 0 {
+                if cg.checked_mul(g) != Some(c) || k % g != 0 || k == 0 {
                     return Err(err(format!(
                         "input channels {c}, weight {w:?} and group {g} do not agree"
                     )));
@@ -614,8 +648,16 @@ pub fn network_from_onnx(name: &str, bytes: &[u8], batch: u64) -> Result<Importe
                 if a.is_empty() || b.is_empty() {
                     return Err(err("MatMul of a scalar".into()));
                 }
-                let a2 = if a.len() == 1 { vec![1, a[0]] } else { a.clone() };
-                let b2 = if b.len() == 1 { vec![b[0], 1] } else { b.clone() };
+                let a2 = if a.len() == 1 {
+                    vec![1, a[0]]
+                } else {
+                    a.clone()
+                };
+                let b2 = if b.len() == 1 {
+                    vec![b[0], 1]
+                } else {
+                    b.clone()
+                };
                 let (m, ka) = (a2[a2.len() - 2], a2[a2.len() - 1]);
                 let (kb, n) = (b2[b2.len() - 2], b2[b2.len() - 1]);
                 if ka != kb {
@@ -623,13 +665,21 @@ pub fn network_from_onnx(name: &str, bytes: &[u8], batch: u64) -> Result<Importe
                 }
                 let ab = a2[..a2.len() - 2].to_vec();
                 let bb = b2[..b2.len() - 2].to_vec();
-                let batch_dims = broadcast(&ab, &bb)
-                    .ok_or_else(|| err(format!("batch sizes {ab:?} and {bb:?} do not broadcast")))?;
-                let nbatch: u64 = batch_dims.iter().product();
+                let batch_dims = broadcast(&ab, &bb).ok_or_else(|| {
+                    err(format!("batch sizes {ab:?} and {bb:?} do not broadcast"))
+                })?;
+                let nbatch = batch_dims
+                    .iter()
+                    .try_fold(1u64, |a, &d| a.checked_mul(d))
+                    .filter(|&p| p <= 1 << 62)
+                    .ok_or_else(|| err("implausibly many batched matmuls".into()))?;
                 let mut l;
                 if bb.iter().product::<u64>() == 1 {
                     // Shared right side (weights): the batch folds into M.
-                    l = Layer::matmul(&label, m * nbatch, ka, n);
+                    let mb = m
+                        .checked_mul(nbatch)
+                        .ok_or_else(|| err("implausibly large batch".into()))?;
+                    l = Layer::matmul(&label, mb, ka, n);
                     if nbatch > 1 {
                         folded.push(format!("{label} (batch {nbatch} folded into M)"));
                     }
@@ -693,10 +743,7 @@ pub fn network_from_onnx(name: &str, bytes: &[u8], batch: u64) -> Result<Importe
                     "Flatten" => {
                         if let Some(x) = x {
                             let ax = axis(attr_i(node, "axis", 1), x.len() + 1).unwrap_or(1);
-                            out = Some(vec![
-                                x[..ax].iter().product(),
-                                x[ax..].iter().product(),
-                            ]);
+                            out = Some(vec![x[..ax].iter().product(), x[ax..].iter().product()]);
                         }
                     }
                     "Reshape" => {
@@ -712,18 +759,21 @@ pub fn network_from_onnx(name: &str, bytes: &[u8], batch: u64) -> Result<Importe
                                         infer = Some(i);
                                         o.push(1);
                                     }
-                                    d if d > 0 => o.push(d as u64),
+                                    d if d > 0 && d as u64 <= MAX_DIM => o.push(d as u64),
                                     _ => return Err(err(format!("bad target shape {t:?}"))),
                                 }
                             }
-                            let known: u64 = o.iter().product();
+                            let Some(known) = o.iter().try_fold(1u64, |a, &d| a.checked_mul(d))
+                            else {
+                                return Err(err(format!("cannot reshape {x:?} to {t:?}")));
+                            };
                             if let Some(i) = infer {
                                 if known == 0 || total % known != 0 {
                                     return Err(err(format!("cannot reshape {x:?} to {t:?}")));
                                 }
                                 o[i] = total / known;
                             }
-                            if o.iter().product::<u64>() != total {
+                            if o.iter().try_fold(1u64, |a, &d| a.checked_mul(d)) != Some(total) {
                                 return Err(err(format!("cannot reshape {x:?} to {t:?}")));
                             }
                             out = Some(o);
@@ -774,6 +824,9 @@ pub fn network_from_onnx(name: &str, bytes: &[u8], batch: u64) -> Result<Importe
             }
         }
         if let (Some(o), Some(s)) = (node.outputs.first(), out) {
+            if !sane(&s) {
+                return Err(err(format!("implausible output shape {s:?}")));
+            }
             cx.shapes.insert(o.clone(), s);
         }
         if let (Some(o), Some(v)) = (node.outputs.first(), out_const) {
@@ -783,7 +836,7 @@ pub fn network_from_onnx(name: &str, bytes: &[u8], batch: u64) -> Result<Importe
         for o in &node.outputs {
             if !cx.shapes.contains_key(o) {
                 if let Some(d) = declared.get(o.as_str()) {
-                    if let Ok(s) = fix(d, &format!("value `{o}`")) {
+                    if let Some(s) = fix(d, &format!("value `{o}`")).ok().filter(sane) {
                         cx.shapes.insert(o.clone(), s);
                     }
                 }
@@ -851,7 +904,11 @@ fn merge(layers: Vec<Layer>) -> Vec<Layer> {
             .chars()
             .map(|c| if c.is_control() || c == '"' { '_' } else { c })
             .collect();
-        let base = if base.is_empty() { "layer".into() } else { base };
+        let base = if base.is_empty() {
+            "layer".into()
+        } else {
+            base
+        };
         let mut name = base.clone();
         let mut k = 2;
         while !seen.insert(name.clone()) {
