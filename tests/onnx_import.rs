@@ -488,3 +488,30 @@ fn cli_writes_a_network_that_checks_and_nothing_on_errors() {
     let r = dosa(&["import", "onnx", "/no/such/file.onnx"]);
     assert_eq!(r.status.code(), Some(2));
 }
+
+// --- Committed fixtures. ---------------------------------------------------------------------
+
+/// The models above as files, to try the command by hand (`dosa import onnx
+/// tests/fixtures/onnx/resnet50.onnx`); regenerate with
+/// `DOSA_WRITE_FIXTURES=1 cargo test --test onnx_import fixtures`.
+#[test]
+fn fixtures_are_the_generated_models() {
+    let dir = std::path::Path::new("tests/fixtures/onnx");
+    for (name, bytes) in [
+        ("resnet50.onnx", resnet50()),
+        ("transformer_block.onnx", transformer()),
+        ("convs.onnx", convs()),
+    ] {
+        let path = dir.join(name);
+        if std::env::var_os("DOSA_WRITE_FIXTURES").is_some() {
+            std::fs::create_dir_all(dir).unwrap();
+            std::fs::write(&path, &bytes).unwrap();
+        }
+        let on_disk = std::fs::read(&path).unwrap();
+        assert!(
+            on_disk == bytes,
+            "{} is stale: regenerate it",
+            path.display()
+        );
+    }
+}

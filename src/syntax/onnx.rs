@@ -393,12 +393,7 @@ fn axis(a: i64, rank: usize) -> Option<usize> {
 type Window = (Vec<u64>, Vec<u64>, Vec<u64>);
 
 /// Output spatial sizes of a sliding window (Conv, pools), or an error message.
-fn window(
-    n: &Node,
-    spatial_in: &[u64],
-    kernel: &[u64],
-    ceil: bool,
-) -> Result<Window, String> {
+fn window(n: &Node, spatial_in: &[u64], kernel: &[u64], ceil: bool) -> Result<Window, String> {
     let k = spatial_in.len();
     let strides = attr_ints(n, "strides").unwrap_or(vec![1; k]);
     let dil = attr_ints(n, "dilations").unwrap_or(vec![1; k]);
