@@ -515,3 +515,30 @@ fn fixtures_are_the_generated_models() {
         );
     }
 }
+
+#[test]
+fn a_failed_write_keeps_the_old_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let model = dir.path().join("convs.onnx");
+    std::fs::write(&model, convs()).unwrap();
+    let out = dir.path().join("c.dosa");
+    std::fs::write(&out, "old").unwrap();
+    let r = Command::new(env!("CARGO_BIN_EXE_dosa"))
+        .args([
+            "import",
+            "onnx",
+            model.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .env("DOSA_FAULT", "enospc@0")
+        .output()
+        .unwrap();
+    assert_eq!(r.status.code(), Some(3));
+    assert_eq!(std::fs::read_to_string(&out).unwrap(), "old");
+    assert_eq!(
+        std::fs::read_dir(dir.path()).unwrap().count(),
+        2,
+        "a temp was left"
+    );
+}
