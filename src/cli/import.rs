@@ -1,5 +1,6 @@
 //! `dosa import csv NET.csv [-o FILE]`: turn a network from the reference data's CSV form into
-//! a `.dosa` network named after the file stem.
+//! a `.dosa` network named after the file stem; `dosa import onnx MODEL.onnx [-o FILE] [--batch N]`
+//! does the same for an ONNX model's Conv, Gemm and MatMul nodes.
 
 use super::CliError;
 use crate::syntax::csv::{network_from_csv_with_notes, network_source, render_csv_problems};
@@ -18,6 +19,21 @@ pub struct ImportArgs {
 pub enum ImportFormat {
     /// A network as `name,R,S,P,Q,C,K,N,Wstride,Hstride,Wdilation,Hdilation,count` rows.
     Csv(CsvArgs),
+    /// An ONNX model: every Conv, Gemm and MatMul becomes a layer (shapes inferred).
+    Onnx(OnnxArgs),
+}
+
+/// `dosa import onnx`.
+#[derive(Args, Debug)]
+pub struct OnnxArgs {
+    /// The `.onnx` model; the network is named after its stem.
+    pub input: PathBuf,
+    /// Where to write the `.dosa` file (atomically); standard output when absent.
+    #[arg(short, long)]
+    pub output: Option<PathBuf>,
+    /// Size of symbolic (dynamic) batch dimensions.
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch: u64,
 }
 
 /// `dosa import csv`.
@@ -32,7 +48,10 @@ pub struct CsvArgs {
 
 /// Convert; on any error print every problem with its line and write nothing.
 pub fn run(args: ImportArgs) -> Result<i32, CliError> {
-    let ImportFormat::Csv(a) = args.format;
+    let a = match args.format {
+        ImportFormat::Csv(a) => a,
+        ImportFormat::Onnx(a) => return run_onnx(a),
+    };
     let shown = a.input.display().to_string();
     if let Some(out) = &a.output {
         crate::util::check_writable_file(out).map_err(CliError::Usage)?;
@@ -68,6 +87,76 @@ pub fn run(args: ImportArgs) -> Result<i32, CliError> {
     // What we write must load back to exactly this network.
     match crate::syntax::load_text(&format!("{name}.dosa"), &source) {
         Ok(p) if p.networks.len() == 1 && p.networks[0] == net => {}
+        Ok(_) => {
+            return Err(CliError::Input(format!(
+                "{shown}: the generated network does not read back the same (a bug)"
+            )))
+        }
+        Err(diags) => {
+            return Err(CliError::Input(format!(
+                "{diags}{shown}: the generated network does not check (a bug)"
+            )))
+        }
+    }
+    match &a.output {
+        Some(out) => {
+            crate::emit::output::commit_file(out, source.as_bytes())
+                .map_err(|e| CliError::write(out, &e))?;
+            eprintln!(
+                "{}: network `{}` with {} layers",
+                out.display(),
+                net.name,
+                net.layers.len()
+            );
+        }
+        None => out!("{source}"),
+    }
+    Ok(0)
+}
+
+/// Largest ONNX file read: protobuf's own 2 GiB limit (weights make models far larger than
+/// the text inputs' cap).
+const MAX_ONNX_BYTES: u64 = 2 << 30;
+
+/// Convert an ONNX model; on any error print it and write nothing.
+fn run_onnx(a: OnnxArgs) -> Result<i32, CliError> {
+    let shown = a.input.display().to_string();
+    if let Some(out) = &a.output {
+        crate::util::check_writable_file(out).map_err(CliError::Usage)?;
+    }
+    let bytes = (|| {
+        use std::io::Read;
+        let f = std::fs::File::open(&a.input)?;
+        let mut b = Vec::new();
+        f.take(MAX_ONNX_BYTES + 1).read_to_end(&mut b)?;
+        if b.len() as u64 > MAX_ONNX_BYTES {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "larger than 2 GiB",
+            ));
+        }
+        Ok(b)
+    })()
+    .map_err(|e| CliError::read(&a.input, &e))?;
+    let name = a
+        .input
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "network".into());
+    let imp = crate::syntax::onnx::network_from_onnx(&name, &bytes, a.batch)
+        .map_err(|e| CliError::Input(format!("error: {shown}: {e}; nothing written")))?;
+    for n in &imp.notes {
+        eprintln!("note: {shown}: {n}");
+    }
+    let origin = a
+        .input
+        .file_name()
+        .map_or(shown.clone(), |n| n.to_string_lossy().into_owned());
+    let source = crate::syntax::onnx::onnx_network_source(&imp, &origin);
+    let net = &imp.network;
+    match crate::syntax::load_text(&format!("{name}.dosa"), &source) {
+        Ok(p) if p.networks.len() == 1 && p.networks[0] == *net => {}
         Ok(_) => {
             return Err(CliError::Input(format!(
                 "{shown}: the generated network does not read back the same (a bug)"

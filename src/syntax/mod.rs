@@ -15,6 +15,7 @@ pub mod check;
 pub mod csv;
 pub mod fmt;
 pub mod lexer;
+pub mod onnx;
 pub mod parse;
 pub mod print;
 
