@@ -95,19 +95,7 @@ fn check(dir: &Path, file: &str, bin: &Path) -> usize {
             l["layer"].as_str().unwrap()
         );
         assert!(folder.to_string_lossy().ends_with(&name), "{folder:?}");
-        let out = Command::new(bin)
-            .args(["arch.yaml", "problem.yaml", "mapping.yaml", "ert.yaml"])
-            .current_dir(folder)
-            .output()
-            .unwrap();
-        let stats = std::fs::read_to_string(folder.join("timeloop-model.stats.txt"))
-            .unwrap_or_else(|_| {
-                panic!(
-                    "{file} {name}: timeloop-model wrote no stats: {}",
-                    String::from_utf8_lossy(&out.stdout)
-                )
-            });
-        let (cycles, energy) = parse_stats(&stats);
+        let (cycles, energy) = run_timeloop(bin, folder);
         let want_cycles = l["latency_cycles"].as_f64().unwrap();
         let want_energy = l["energy_uj"].as_f64().unwrap();
         assert_eq!(cycles as f64, want_cycles, "{file} {name}: cycles");
@@ -167,15 +155,20 @@ fn shipped_timeloop_runs_emitted_v03_and_agrees_with_eval() {
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
-/// One Timeloop run in `folder`: (cycles, energy uJ).
+/// One Timeloop run in an emitted layer `folder`: (cycles, energy uJ).
 fn run_timeloop(bin: &Path, folder: &Path) -> (u64, f64) {
     let out = Command::new(bin)
         .args(["arch.yaml", "problem.yaml", "mapping.yaml", "ert.yaml"])
         .current_dir(folder)
         .output()
         .unwrap();
-    let stats = std::fs::read_to_string(folder.join("timeloop-model.stats.txt"))
-        .unwrap_or_else(|_| panic!("no stats: {}", String::from_utf8_lossy(&out.stdout)));
+    let stats =
+        std::fs::read_to_string(folder.join("timeloop-model.stats.txt")).unwrap_or_else(|_| {
+            panic!(
+                "{folder:?}: timeloop-model wrote no stats: {}",
+                String::from_utf8_lossy(&out.stdout)
+            )
+        });
     parse_stats(&stats)
 }
 

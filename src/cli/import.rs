@@ -84,34 +84,7 @@ pub fn run(args: ImportArgs) -> Result<i32, CliError> {
         .file_name()
         .map_or(shown.clone(), |n| n.to_string_lossy().into_owned());
     let source = network_source(&net, &origin);
-    // What we write must load back to exactly this network.
-    match crate::syntax::load_text(&format!("{name}.dosa"), &source) {
-        Ok(p) if p.networks.len() == 1 && p.networks[0] == net => {}
-        Ok(_) => {
-            return Err(CliError::Input(format!(
-                "{shown}: the generated network does not read back the same (a bug)"
-            )))
-        }
-        Err(diags) => {
-            return Err(CliError::Input(format!(
-                "{diags}{shown}: the generated network does not check (a bug)"
-            )))
-        }
-    }
-    match &a.output {
-        Some(out) => {
-            crate::emit::output::commit_file(out, source.as_bytes())
-                .map_err(|e| CliError::write(out, &e))?;
-            eprintln!(
-                "{}: network `{}` with {} layers",
-                out.display(),
-                net.name,
-                net.layers.len()
-            );
-        }
-        None => out!("{source}"),
-    }
-    Ok(0)
+    write_network(&net, &source, &name, &shown, a.output.as_ref())
 }
 
 /// Largest ONNX file read: protobuf's own 2 GiB limit (weights make models far larger than
@@ -154,8 +127,19 @@ fn run_onnx(a: OnnxArgs) -> Result<i32, CliError> {
         .file_name()
         .map_or(shown.clone(), |n| n.to_string_lossy().into_owned());
     let source = crate::syntax::onnx::onnx_network_source(&imp, &origin);
-    let net = &imp.network;
-    match crate::syntax::load_text(&format!("{name}.dosa"), &source) {
+    write_network(&imp.network, &source, &name, &shown, a.output.as_ref())
+}
+
+/// Check that `source` loads back to exactly `net` (a failure is a bug in the importer), then
+/// write it to `output` all at once, or print it: the one ending of every import.
+fn write_network(
+    net: &crate::ir::Network,
+    source: &str,
+    name: &str,
+    shown: &str,
+    output: Option<&PathBuf>,
+) -> Result<i32, CliError> {
+    match crate::syntax::load_text(&format!("{name}.dosa"), source) {
         Ok(p) if p.networks.len() == 1 && p.networks[0] == *net => {}
         Ok(_) => {
             return Err(CliError::Input(format!(
@@ -168,7 +152,7 @@ fn run_onnx(a: OnnxArgs) -> Result<i32, CliError> {
             )))
         }
     }
-    match &a.output {
+    match output {
         Some(out) => {
             crate::emit::output::commit_file(out, source.as_bytes())
                 .map_err(|e| CliError::write(out, &e))?;
