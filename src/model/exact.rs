@@ -282,11 +282,16 @@ pub fn min_hardware(
     mapping: &Mapping,
 ) -> Result<MinHardware, ModelError> {
     check_mapping(arch, layer, mapping)?;
-    // A partial mapping's tiles are those of the problem it covers.
+    Ok(covering_min_hw(arch, layer, mapping))
+}
+
+/// [`min_hardware`] of a checked mapping: a partial mapping's tiles are those of the problem it
+/// covers.
+fn covering_min_hw(arch: &Arch, layer: &Layer, mapping: &Mapping) -> MinHardware {
     let covering = super::pieces::covering_layer(layer, mapping);
     let (nest, st, f) = integer_nest(arch, &covering, mapping);
     let costs = rules::layer_costs(&F64, arch, &covering, &nest, &st, &f);
-    Ok(min_hw_of(&costs))
+    min_hw_of(&costs)
 }
 
 fn min_hw_of(costs: &Costs<f64>) -> MinHardware {
@@ -342,7 +347,7 @@ pub fn evaluate_layer(
         layer: layer.name.clone(),
         count: 0,
     })?;
-    total.min_hw = min_hardware(arch, layer, mapping)?;
+    total.min_hw = covering_min_hw(arch, layer, mapping);
     Ok(total)
 }
 
