@@ -7,6 +7,7 @@ with Gemmini's mapspace constraints for about BUDGET CPU-seconds, rescores its b
 dosa's mapping with timeloop-model, and prints a markdown table.
 """
 import argparse
+import hashlib
 import json
 import math
 import os
@@ -169,6 +170,7 @@ def main():
     ap.add_argument("--budget", type=float, default=480)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--gemmini-rules", action="store_true")
+    ap.add_argument("--cache", default=None)
     a = ap.parse_args()
 
     report = json.load(open(os.path.join(a.work, "search", "report.json")))
@@ -204,8 +206,29 @@ def main():
             yaml.safe_dump(mapper_cfg, f, sort_keys=False)
         with open(os.path.join(mdir, "constraints.yaml"), "w") as f:
             yaml.safe_dump(constraints(a.gemmini_rules), f, sort_keys=False)
-        print(f"{dname}: timeloop-mapper ...", file=sys.stderr, flush=True)
-        cpu = run_mapper(a.tlbin, mdir, a.budget, a.threads)
+        # The mapper's result depends only on its inputs and budget, never on dosa's mapping: with
+        # --cache it is kept under a hash of those, and a later run (a new dosa) reuses it.
+        key = hashlib.sha256()
+        for f in ("arch.yaml", "problem.yaml", "ert.yaml", "constraints.yaml"):
+            key.update(open(os.path.join(mdir, f), "rb").read())
+        key.update(json.dumps({k: v for k, v in mapper_cfg["mapper"].items()
+                               if k != "num-threads"}, sort_keys=True).encode())
+        key.update(f"budget={a.budget:g}".encode())
+        cached = os.path.join(a.cache, key.hexdigest()[:16]) if a.cache else None
+        if cached and os.path.exists(os.path.join(cached, "meta.json")):
+            print(f"{dname}: timeloop-mapper result from the cache ({cached})", file=sys.stderr)
+            shutil.copy(os.path.join(cached, "timeloop-mapper.map.yaml"), mdir)
+            cpu = json.load(open(os.path.join(cached, "meta.json")))["cpu"]
+        else:
+            print(f"{dname}: timeloop-mapper ...", file=sys.stderr, flush=True)
+            cpu = run_mapper(a.tlbin, mdir, a.budget, a.threads)
+            found = os.path.join(mdir, "timeloop-mapper.map.yaml")
+            if cached and os.path.exists(found) and os.path.getsize(found) > 0:
+                os.makedirs(cached, exist_ok=True)
+                shutil.copy(found, cached)
+                with open(os.path.join(cached, "meta.json"), "w") as f:
+                    json.dump({"layer": layer["name"], "cpu": cpu, "budget": a.budget,
+                               "threads": a.threads, "gemmini_rules": a.gemmini_rules}, f)
         best = os.path.join(mdir, "timeloop-mapper.map.yaml")
         tm = None
         if os.path.exists(best) and os.path.getsize(best) > 0:

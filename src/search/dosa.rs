@@ -55,7 +55,7 @@ pub fn order_candidates() -> Vec<Vec<Dim>> {
 }
 
 /// Index of the backing level.
-fn backing(arch: &Arch) -> usize {
+pub(crate) fn backing(arch: &Arch) -> usize {
     arch.levels
         .iter()
         .rposition(|l| l.is_backing)
@@ -99,7 +99,7 @@ pub fn unrelax(arch: &Arch, x: &[f64]) -> Relaxed {
 /// The network objective when one layer of weight (count) `w` changes its cost from `old` to
 /// `new`, the network totals `(lat, en)` including `old`: how the coordinate passes compare
 /// candidates without re-scoring the network.
-fn with_layer(
+pub(crate) fn with_layer(
     objective: Objective,
     (lat, en): (f64, f64),
     w: f64,
@@ -483,6 +483,11 @@ pub fn search(
     }
     let (ordered, n) = all_dram_orders(model, layers, &best, o);
     keep(ordered, n, &mut best);
+    // On a chip that exists, every tile that fits is enumerated (see `super::fixed`).
+    if model.fixed().is_some() {
+        let (enumerated, n) = super::fixed::enumerate_tiles(model, layers, &best, o);
+        keep(enumerated, n, &mut best);
+    }
     // On a chip that exists the hardware cannot move, so what is left to find is in the
     // mappings' discrete neighbourhood: pairs of prime moves escape single-move optima.
     if model.fixed().is_some() {
@@ -559,10 +564,10 @@ pub fn combine(
 }
 
 /// Most loops iterating at the backing level for which [`all_dram_orders`] tries every order.
-const MAX_PERMUTED: usize = 5;
+pub(crate) const MAX_PERMUTED: usize = 5;
 
 /// Every order of `dims` (Heap's algorithm), the input order first.
-fn permutations(dims: &[Dim]) -> Vec<Vec<Dim>> {
+pub(crate) fn permutations(dims: &[Dim]) -> Vec<Vec<Dim>> {
     fn go(k: usize, a: &mut Vec<Dim>, out: &mut Vec<Vec<Dim>>) {
         if k <= 1 {
             out.push(a.clone());

@@ -5,6 +5,7 @@ pub mod baseline;
 pub mod bo;
 pub mod design;
 pub mod dosa;
+pub mod fixed;
 pub mod floor;
 pub mod learned;
 pub mod output;
