@@ -241,6 +241,15 @@ impl LatencyCorrection for ToyCorrection {
 }
 
 fn network(seed: u64, correction: bool, objective: Objective) -> (NetworkCost, Vec<f64>) {
+    network_with(seed, correction, objective, None)
+}
+
+fn network_with(
+    seed: u64,
+    correction: bool,
+    objective: Objective,
+    suite: Option<Arc<dosa::ir::SuiteObjective>>,
+) -> (NetworkCost, Vec<f64>) {
     let arch = gemmini_arch();
     let mut rng = Rng::new(seed);
     let mut layers = Vec::new();
@@ -268,6 +277,7 @@ fn network(seed: u64, correction: bool, objective: Objective) -> (NetworkCost, V
         pe_max: Some(8.0),
         physical_bytes_max: vec![None, Some(16.0 * 1024.0), Some(64.0 * 1024.0), None],
     };
+    o.suite = suite;
     let mut nc = NetworkCost::new(&arch, layers, o);
     if correction {
         nc.set_correction(Some(Arc::new(ToyCorrection)));
@@ -323,6 +333,38 @@ fn network_gradient_matches_finite_differences_with_correction_and_penalties() {
         );
         assert!(b.edp > 0.0 && b.hardware.pe_dim >= 2.0);
     }
+}
+
+/// A suite's objective (the weighted geometric mean of per-network objectives): the gradient
+/// through per-network totals matches finite differences, in log and plain form, and a suite of
+/// one network is that network's objective.
+#[test]
+fn suite_objective_gradient_matches_finite_differences() {
+    let n = resnet_like_layers().len();
+    let split = [n / 2, n - n / 2];
+    for (seed, obj, log) in [
+        (5, Objective::Edp, true),
+        (6, Objective::Energy, true),
+        (7, Objective::Edp, false),
+    ] {
+        let suite = Arc::new(dosa::ir::SuiteObjective::new(&split, &[1, 3]));
+        let (mut nc, x) = network_with(seed, false, obj, Some(suite));
+        nc.options.log = log;
+        let (checked, total) = check_fd(&mut nc, &x);
+        assert!(
+            checked * 10 >= total * 8,
+            "only {checked} of {total} smooth"
+        );
+    }
+    let (mut one, x) = network_with(8, false, Objective::Edp, None);
+    let (mut as_suite, _) = network_with(
+        8,
+        false,
+        Objective::Edp,
+        Some(Arc::new(dosa::ir::SuiteObjective::new(&[n], &[2]))),
+    );
+    let (a, b) = (one.value(&x), as_suite.value(&x));
+    assert!((a - b).abs() <= 1e-9 * a.abs(), "{a} vs {b}");
 }
 
 proptest! {

@@ -176,28 +176,51 @@ fn one_hardware_per_network_figures_reproduce_and_output_is_deterministic() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
-/// The weights reach the search: under weights 1,1000 the design searched with them is no worse
-/// than the one searched with 1,1 (both scored from their per-network totals), and the total is
-/// the weighted sum.
+/// The weights reach the search, under both suite objectives. `product` (the default): the
+/// reported score is the weighted geometric mean of the networks' EDPs, and the design searched
+/// with weights 1,1000 scores no worse under them than the one searched with 1,1. `totals`: the
+/// same with the EDP of the weighted totals.
 #[test]
 fn weights_change_what_is_optimised() {
     let dir = files("weights");
-    let json = |w: &str| -> serde_json::Value {
-        let o = suite(&dir, &["--weights", w, "--json"]);
+    let json = |w: &str, how: &str| -> serde_json::Value {
+        let o = suite(&dir, &["--weights", w, "--suite-objective", how, "--json"]);
         assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
         serde_json::from_slice(&o.stdout).unwrap()
     };
-    let (even, heavy) = (json("1,1"), json("1,1000"));
+    let shared = |r: &serde_json::Value, i: usize, k: &str| -> f64 {
+        r["networks"][i]["shared"][k].as_f64().unwrap()
+    };
+    // product
+    let (even, heavy) = (json("1,1", "product"), json("1,1000", "product"));
+    let geo = |r: &serde_json::Value, w: [f64; 2]| {
+        (0..2)
+            .map(|i| shared(r, i, "edp").powf(w[i] / (w[0] + w[1])))
+            .product::<f64>()
+    };
+    let h = heavy["score"]["shared"].as_f64().unwrap();
+    assert!(
+        close(h, geo(&heavy, [1.0, 1000.0])),
+        "{h} vs {}",
+        geo(&heavy, [1.0, 1000.0])
+    );
+    assert!(
+        h <= geo(&even, [1.0, 1000.0]) * (1.0 + 1e-9),
+        "the design for weights 1,1000 loses to the one for 1,1 under 1,1000"
+    );
+    assert!(close(
+        even["score"]["shared"].as_f64().unwrap(),
+        geo(&even, [1.0, 1.0])
+    ));
+    // totals
+    let (even, heavy) = (json("1,1", "totals"), json("1,1000", "totals"));
     let weighted_edp = |r: &serde_json::Value, w: [f64; 2]| {
-        let t = |k: &str| -> f64 {
-            (0..2)
-                .map(|i| w[i] * r["networks"][i]["shared"][k].as_f64().unwrap())
-                .sum()
-        };
+        let t = |k: &str| -> f64 { (0..2).map(|i| w[i] * shared(r, i, k)).sum() };
         t("latency_cycles") * t("energy_uj")
     };
     let h = heavy["total"]["edp"].as_f64().unwrap();
     assert!(close(h, weighted_edp(&heavy, [1.0, 1000.0])));
+    assert!(close(heavy["score"]["shared"].as_f64().unwrap(), h));
     assert!(
         h <= weighted_edp(&even, [1.0, 1000.0]),
         "the design for weights 1,1000 loses to the one for 1,1 under 1,1000"

@@ -82,6 +82,13 @@ pub enum PredictorArg {
     Both,
 }
 
+/// How a suite search combines its networks (`--suite-objective`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum SuiteObjectiveArg {
+    Product,
+    Totals,
+}
+
 /// `dosa search FILE [options]`.
 #[derive(Args, Debug)]
 pub struct SearchArgs {
@@ -95,6 +102,11 @@ pub struct SearchArgs {
     /// default 1 each.
     #[arg(long, value_delimiter = ',')]
     pub weights: Option<Vec<u64>>,
+    /// Suite only: `product` minimises the weighted geometric mean of the networks' own
+    /// objectives (each network counts by its weight, whatever its size); `totals` the objective
+    /// of the weighted totals (the suite run as one workload, network n run w_n times)
+    #[arg(long, value_enum, default_value_t = SuiteObjectiveArg::Product)]
+    pub suite_objective: SuiteObjectiveArg,
     #[arg(long)]
     pub starts: Option<u32>,
     #[arg(long)]
@@ -742,10 +754,22 @@ fn run_suite(a: SearchArgs) -> Result<i32, CliError> {
     // The first file's search settings, overridden by the flags.
     let mut spec = spec_of(c, first)?;
     search_flags(&a, &mut spec)?;
+    // `product` weighs each network's objective by its weight; `totals` weighs its counts.
+    let product = a.suite_objective == SuiteObjectiveArg::Product;
+    let counts = if product {
+        vec![1; networks.len()]
+    } else {
+        weights.clone()
+    };
     let layers =
-        suite::union(&networks, &weights).map_err(|e| CliError::Input(format!("error: {e}")))?;
+        suite::union(&networks, &counts).map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let goal = product.then(|| {
+        let sizes: Vec<usize> = networks.iter().map(|n| n.layers.len()).collect();
+        std::sync::Arc::new(crate::ir::SuiteObjective::new(&sizes, &weights))
+    });
     let arch = &first.arch;
-    let engine = crate::search::Engine::new(arch, &layers, &spec).map_err(CliError::Input)?;
+    let engine = crate::search::Engine::new_suite(arch, &layers, &spec, goal.clone())
+        .map_err(CliError::Input)?;
     let run = engine.spec();
     let progress = super::progress::spinner(format!(
         "suite search: {} networks, {} starts x {} steps on {} layers",
@@ -777,6 +801,7 @@ fn run_suite(a: SearchArgs) -> Result<i32, CliError> {
     progress.finish_and_clear();
     let report = suite::report(
         engine.exact(),
+        goal.as_deref(),
         spec.objective,
         spec.seed,
         res.evaluations,

@@ -4,10 +4,12 @@
 //! the CSV importers build them directly, and the model, search and emitters read them.
 
 mod mapping;
+mod suite;
 
 /// The built-in architecture lives with the rest of Gemmini in [`crate::gemmini`].
 pub use crate::gemmini::arch::{gemmini_arch, GEMMINI_MAC_PJ};
 pub use mapping::{parse_compact, LevelMapping, Mapping, MappingParseError};
+pub use suite::SuiteObjective;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -393,6 +393,8 @@ pub struct CostOptions {
     /// level's access energy at its fixed size) instead of the smooth maximum of the layers'
     /// needs; the needs are still held to [`Bounds`] by the penalties.
     pub fixed: Option<Hardware>,
+    /// Suite search: the objective over the networks' totals instead of the union's totals.
+    pub suite: Option<std::sync::Arc<crate::ir::SuiteObjective>>,
 }
 
 impl CostOptions {
@@ -405,6 +407,7 @@ impl CostOptions {
             bounds: Bounds::default(),
             penalties: Penalties::default(),
             fixed: None,
+            suite: None,
         }
     }
 }
@@ -613,17 +616,39 @@ impl NetworkCost {
         }
         let total_lat: f64 = self.layers.iter().zip(&lat).map(|(l, v)| l.count * v).sum();
         let total_en: f64 = self.layers.iter().zip(&en).map(|(l, v)| l.count * v).sum();
-        let (obj, d_lat_total, d_en_total) = {
-            let (raw, dl, de) = match self.options.objective {
-                Objective::Edp => (total_lat * total_en, total_en, total_lat),
-                Objective::Energy => (total_en, 0.0, 1.0),
-                Objective::Latency => (total_lat, 1.0, 0.0),
-            };
-            if self.options.log {
-                let r = raw.max(1e-300);
-                (r.ln(), dl / r, de / r)
-            } else {
-                (raw, dl, de)
+        // The objective and, per layer, its derivatives by the layer's count-weighted latency
+        // and energy (the same for every layer of one network).
+        let (obj, d_lat, d_en): (f64, Vec<f64>, Vec<f64>) = match &self.options.suite {
+            Some(suite) => {
+                let counts: Vec<f64> = self.layers.iter().map(|l| l.count).collect();
+                let costs: Vec<(f64, f64)> = lat.iter().copied().zip(en.iter().copied()).collect();
+                let (lv, d) =
+                    suite.ln_value(self.options.objective, &suite.totals(&counts, &costs));
+                let scale = if self.options.log { 1.0 } else { lv.exp() };
+                let per = |k: usize| -> Vec<f64> {
+                    suite
+                        .network_of
+                        .iter()
+                        .map(|&n| scale * if k == 0 { d[n].0 } else { d[n].1 })
+                        .collect()
+                };
+                let v = if self.options.log { lv } else { lv.exp() };
+                (v, per(0), per(1))
+            }
+            None => {
+                let (raw, dl, de) = match self.options.objective {
+                    Objective::Edp => (total_lat * total_en, total_en, total_lat),
+                    Objective::Energy => (total_en, 0.0, 1.0),
+                    Objective::Latency => (total_lat, 1.0, 0.0),
+                };
+                let (v, dl, de) = if self.options.log {
+                    let r = raw.max(1e-300);
+                    (r.ln(), dl / r, de / r)
+                } else {
+                    (raw, dl, de)
+                };
+                let n = self.layers.len();
+                (v, vec![dl; n], vec![de; n])
             }
         };
         // Penalties.
@@ -736,9 +761,9 @@ impl NetworkCost {
             let t = &c.tape;
             l.adj.iter_mut().for_each(|a| *a = 0.0);
             l.ghw.iter_mut().for_each(|a| *a = 0.0);
-            let dl = l.count * d_lat_total;
+            let dl = l.count * d_lat[i];
             l.adj[t.outputs[c.outputs.latency] as usize] += dl * dlat[i];
-            l.adj[t.outputs[c.outputs.energy] as usize] += l.count * d_en_total;
+            l.adj[t.outputs[c.outputs.energy] as usize] += l.count * d_en[i];
             let gx = &mut grad[l.offset..l.offset + c.n_vars()];
             t.reverse_range(&l.vals, &mut l.adj, gx, &mut l.ghw, t.split..t.len());
             if self.correction.is_some() {

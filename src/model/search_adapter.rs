@@ -9,7 +9,7 @@ use super::relaxed::{
     compile_layer, default_simplify, Bounds, CompiledLayer, CostOptions, LatencyCorrection,
     NetworkCost,
 };
-use crate::ir::{Arch, Dim, Hardware, HwBounds, Layer, Mapping, Objective};
+use crate::ir::{Arch, Dim, Hardware, HwBounds, Layer, Mapping, Objective, SuiteObjective};
 use crate::search::design::Exact;
 use crate::search::dosa::{DiffCost, Relaxation};
 use std::collections::HashMap;
@@ -25,6 +25,8 @@ pub struct AnalyticalModel {
     pub options: EvalOptions,
     /// Mapping-only search: the hardware every design runs on.
     pub fixed: Option<Hardware>,
+    /// Suite search: how the networks' totals combine.
+    pub suite: Option<Arc<SuiteObjective>>,
 }
 
 impl AnalyticalModel {
@@ -34,7 +36,14 @@ impl AnalyticalModel {
             arch: arch.clone(),
             options: EvalOptions::analytical(arch),
             fixed: None,
+            suite: None,
         }
+    }
+
+    /// The same model scoring a suite's networks by `suite`.
+    pub fn with_suite(mut self, suite: Option<Arc<SuiteObjective>>) -> AnalyticalModel {
+        self.suite = suite;
+        self
     }
 
     /// The same model for a mapping-only search on `hw`.
@@ -82,6 +91,10 @@ impl Exact for AnalyticalModel {
     fn fixed(&self) -> Option<&Hardware> {
         self.fixed.as_ref()
     }
+
+    fn suite(&self) -> Option<&Arc<SuiteObjective>> {
+        self.suite.as_ref()
+    }
 }
 
 /// A layer index and its loop orders.
@@ -121,6 +134,12 @@ impl RelaxedModel {
     /// Price every cost on fixed hardware (a mapping-only search), or not.
     pub fn with_fixed(mut self, hw: Option<Hardware>) -> RelaxedModel {
         self.options.fixed = hw;
+        self
+    }
+
+    /// The same relaxation minimising a suite's objective over its networks.
+    pub fn with_suite(mut self, suite: Option<Arc<SuiteObjective>>) -> RelaxedModel {
+        self.options.suite = suite;
         self
     }
 

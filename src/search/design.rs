@@ -3,7 +3,8 @@
 
 use super::report::{HardwareReport, LayerReport, NetworkReport, Report};
 use crate::gemmini::rules;
-use crate::ir::{Arch, Hardware, HwBounds, Instances, Layer, Mapping, Objective};
+use crate::ir::{Arch, Hardware, HwBounds, Instances, Layer, Mapping, Objective, SuiteObjective};
+use std::sync::Arc;
 
 /// What the search needs from the exact (integer-mapping) cost model.
 pub trait Exact: Sync {
@@ -16,6 +17,11 @@ pub trait Exact: Sync {
     /// The hardware of a mapping-only search (every design is scored on it), `None` when the
     /// search designs hardware.
     fn fixed(&self) -> Option<&Hardware> {
+        None
+    }
+    /// A suite search's objective over its networks (see [`SuiteObjective`]), `None` for one
+    /// network: every score asks it.
+    fn suite(&self) -> Option<&Arc<SuiteObjective>> {
         None
     }
 }
@@ -206,6 +212,9 @@ pub fn within_bounds(arch: &Arch, hw: &Hardware, b: &HwBounds) -> bool {
     violation(arch, hw, b) <= 1e-12
 }
 
+/// A suite's objective and, per network, its count-weighted `(cycles, uJ)`.
+pub type SuiteTotals = (Arc<SuiteObjective>, Vec<(f64, f64)>);
+
 /// A scored design.
 #[derive(Clone, Debug)]
 pub struct Scored {
@@ -217,6 +226,8 @@ pub struct Scored {
     pub energy: f64,
     /// Gemmini's own tiler runs every layer (`gemmini-default`): written as `map ... auto`.
     pub auto: bool,
+    /// A suite search's objective, and per network its count-weighted `(cycles, uJ)`.
+    pub suite: Option<SuiteTotals>,
 }
 
 impl Scored {
@@ -224,9 +235,69 @@ impl Scored {
     pub fn edp(&self) -> f64 {
         self.latency * self.energy
     }
-    /// The value the search minimises.
+    /// The value the search minimises: the objective of the totals, or a suite's objective over
+    /// its networks' totals.
     pub fn objective(&self, o: Objective) -> f64 {
-        o.of(self.latency, self.energy)
+        match &self.suite {
+            Some((s, by_network)) => s.value(o, by_network),
+            None => o.of(self.latency, self.energy),
+        }
+    }
+}
+
+/// The objective of a design as one layer's cost changes, without re-scoring the design: what
+/// the coordinate passes (order choice, combine, polish, tile enumeration) compare candidates
+/// with, and update as they accept one.
+#[derive(Clone, Debug)]
+pub struct Tracker {
+    objective: Objective,
+    latency: f64,
+    energy: f64,
+    suite: Option<SuiteTotals>,
+}
+
+impl Tracker {
+    /// Starting from the totals of `s`.
+    pub fn new(s: &Scored, objective: Objective) -> Tracker {
+        Tracker {
+            objective,
+            latency: s.latency,
+            energy: s.energy,
+            suite: s.suite.clone(),
+        }
+    }
+
+    /// The objective now.
+    pub fn value(&self) -> f64 {
+        match &self.suite {
+            Some((s, by_network)) => s.value(self.objective, by_network),
+            None => self.objective.of(self.latency, self.energy),
+        }
+    }
+
+    /// The objective if layer `li`, of count `w`, cost `new` instead of `old`.
+    pub fn with_layer(&self, li: usize, w: f64, old: (f64, f64), new: (f64, f64)) -> f64 {
+        let (dl, de) = (w * (new.0 - old.0), w * (new.1 - old.1));
+        match &self.suite {
+            Some((s, by_network)) => {
+                let mut t = by_network.clone();
+                let n = s.network_of[li];
+                t[n] = (t[n].0 + dl, t[n].1 + de);
+                s.value(self.objective, &t)
+            }
+            None => self.objective.of(self.latency + dl, self.energy + de),
+        }
+    }
+
+    /// Accept the change [`Tracker::with_layer`] priced.
+    pub fn apply(&mut self, li: usize, w: f64, old: (f64, f64), new: (f64, f64)) {
+        let (dl, de) = (w * (new.0 - old.0), w * (new.1 - old.1));
+        self.latency += dl;
+        self.energy += de;
+        if let Some((s, by_network)) = &mut self.suite {
+            let n = s.network_of[li];
+            by_network[n] = (by_network[n].0 + dl, by_network[n].1 + de);
+        }
     }
 }
 
@@ -256,6 +327,14 @@ pub fn score_on(
         .zip(&costs)
         .map(|(l, c)| l.count as f64 * c.1)
         .sum();
+    // A suite's objective applies to the suite's own layers only.
+    let suite = model
+        .suite()
+        .filter(|s| s.network_of.len() == layers.len())
+        .map(|s| {
+            let counts: Vec<f64> = layers.iter().map(|l| l.count as f64).collect();
+            (s.clone(), s.totals(&counts, &costs))
+        });
     Scored {
         hardware: hw,
         mappings,
@@ -263,6 +342,7 @@ pub fn score_on(
         latency,
         energy,
         auto: false,
+        suite,
     }
 }
 

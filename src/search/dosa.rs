@@ -18,7 +18,7 @@
 //! buffers cost less per access: try each a quarter smaller, adapting the layers that overflow).
 
 use super::baseline::random_hardware;
-use super::design::{need, need_at_bound, runs_on, score, within_bounds, Exact, Scored};
+use super::design::{need, need_at_bound, runs_on, score, within_bounds, Exact, Scored, Tracker};
 use crate::ir::{Arch, Dim, Hardware, HwBounds, Layer, Mapping, Objective, SearchSpec};
 use crate::model::pieces::awkward;
 use crate::passes::legal::free_slots;
@@ -96,19 +96,6 @@ pub fn unrelax(arch: &Arch, x: &[f64]) -> Relaxed {
     r
 }
 
-/// The network objective when one layer of weight (count) `w` changes its cost from `old` to
-/// `new`, the network totals `(lat, en)` including `old`: how the coordinate passes compare
-/// candidates without re-scoring the network.
-pub(crate) fn with_layer(
-    objective: Objective,
-    (lat, en): (f64, f64),
-    w: f64,
-    old: (f64, f64),
-    new: (f64, f64),
-) -> f64 {
-    objective.of(lat - w * old.0 + w * new.0, en - w * old.1 + w * new.1)
-}
-
 /// Pick, per layer and level (the backing level first, then the inner ones), the cheapest loop
 /// order among the candidates for the network objective, the others fixed.
 pub fn choose_orders(
@@ -122,7 +109,7 @@ pub fn choose_orders(
     let mut evals = 0;
     let base = score(model, layers, mappings.to_vec());
     let hw = base.hardware.clone();
-    let (mut lat, mut en) = (base.latency, base.energy);
+    let mut tracker = Tracker::new(&base, objective);
     // Levels whose order can matter: the backing level first, then inner ones with a choice.
     let mut levels = vec![back];
     levels.extend(
@@ -144,14 +131,13 @@ pub fn choose_orders(
                 crate::gemmini::rules::fix_order(arch, &mut m);
                 let (c, e) = model.cost(layer, &m, &hw);
                 evals += 1;
-                let v = with_layer(objective, (lat, en), w, (c0, e0), (c, e));
+                let v = tracker.with_layer(li, w, (c0, e0), (c, e));
                 if v < best.0 {
                     best = (v, Some((m, c, e)));
                 }
             }
             if let (_, Some((m, c, e))) = best {
-                lat += w * (c - c0);
-                en += w * (e - e0);
+                tracker.apply(li, w, (c0, e0), (c, e));
                 (c0, e0) = (c, e);
                 mappings[li] = m;
             }
@@ -527,7 +513,7 @@ pub fn combine(
     let mut evals = 0;
     let mut chosen = best.mappings.clone();
     let mut costs = best.costs.clone();
-    let (mut lat, mut en) = (best.latency, best.energy);
+    let mut tracker = Tracker::new(best, objective);
     let cands: Vec<Vec<(Mapping, (f64, f64))>> = layers
         .iter()
         .zip(pool)
@@ -544,19 +530,17 @@ pub fn combine(
     for _ in 0..2 {
         for (li, layer) in layers.iter().enumerate() {
             let w = layer.count as f64;
-            let (c0, e0) = costs[li];
-            let value = |c: f64, e: f64| with_layer(objective, (lat, en), w, (c0, e0), (c, e));
-            let mut best_v = value(c0, e0);
-            for (m, (c, e)) in &cands[li] {
-                let v = value(*c, *e);
+            let old = costs[li];
+            let mut best_v = tracker.value();
+            for (m, c) in &cands[li] {
+                let v = tracker.with_layer(li, w, old, *c);
                 if v < best_v {
                     best_v = v;
                     chosen[li] = m.clone();
-                    costs[li] = (*c, *e);
+                    costs[li] = *c;
                 }
             }
-            lat += w * (costs[li].0 - c0);
-            en += w * (costs[li].1 - e0);
+            tracker.apply(li, w, old, costs[li]);
         }
     }
     evals += 1;
@@ -759,22 +743,21 @@ fn descend(
     let mut evals = 0;
     let mut chosen = best.mappings.clone();
     let mut costs = best.costs.clone();
-    let (mut lat, mut en) = (best.latency, best.energy);
+    let mut tracker = Tracker::new(best, objective);
     for _ in 0..sweeps {
         let mut improved = false;
         for (li, layer) in layers.iter().enumerate() {
             let w = layer.count as f64;
-            let (c0, e0) = costs[li];
-            let value = |c: f64, e: f64| with_layer(objective, (lat, en), w, (c0, e0), (c, e));
+            let old = costs[li];
             let mut best_move: Option<(f64, Mapping, (f64, f64))> = None;
-            let current = value(c0, e0);
+            let current = tracker.value();
             for m2 in neighbours(layer, &chosen[li]) {
                 if m2 == chosen[li] || !runs_on(model, layer, &m2, hw) {
                     continue;
                 }
                 let c = model.cost(layer, &m2, hw);
                 evals += 1;
-                let v = value(c.0, c.1);
+                let v = tracker.with_layer(li, w, old, c);
                 if v < current * (1.0 - 1e-12) && best_move.as_ref().is_none_or(|b| v < b.0) {
                     best_move = Some((v, m2, c));
                 }
@@ -782,8 +765,7 @@ fn descend(
             if let Some((_, m2, c)) = best_move {
                 chosen[li] = m2;
                 costs[li] = c;
-                lat += w * (c.0 - c0);
-                en += w * (c.1 - e0);
+                tracker.apply(li, w, old, c);
                 improved = true;
             }
         }

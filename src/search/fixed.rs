@@ -14,10 +14,8 @@
 //!    and loop orders (every order at the backing level, rotations inside);
 //! 4. the best result replaces the layer's mapping where it lowers the network objective.
 
-use super::design::{runs_on, score, Exact, Scored};
-use super::dosa::{
-    backing, order_candidates, permutations, prime_moves, tile_moves, with_layer, MAX_PERMUTED,
-};
+use super::design::{runs_on, score, Exact, Scored, Tracker};
+use super::dosa::{backing, order_candidates, permutations, prime_moves, tile_moves, MAX_PERMUTED};
 use crate::ir::{Arch, Dim, Hardware, Layer, LevelMapping, Mapping, Objective};
 use crate::passes::legal::{free_slots, spatial_cap};
 use crate::passes::round::divisors;
@@ -39,11 +37,12 @@ struct Ctx<'a> {
     hw: &'a Hardware,
     back: usize,
     pe: u64,
-    /// The layer's network weight and the network's totals with its current cost.
+    /// The layer's index and network weight, its current cost, and the design's objective as
+    /// it changes (`None`: the layer's own EDP).
+    li: usize,
     w: f64,
-    totals: (f64, f64),
     current: (f64, f64),
-    objective: Objective,
+    tracker: Option<&'a Tracker>,
 }
 
 impl<'a> Ctx<'a> {
@@ -51,9 +50,9 @@ impl<'a> Ctx<'a> {
         model: &'a dyn Exact,
         layer: &'a Layer,
         hw: &'a Hardware,
-        objective: Objective,
-        totals: (f64, f64),
+        li: usize,
         current: (f64, f64),
+        tracker: Option<&'a Tracker>,
     ) -> Ctx<'a> {
         let arch = model.arch();
         Ctx {
@@ -63,16 +62,19 @@ impl<'a> Ctx<'a> {
             hw,
             back: backing(arch),
             pe: hw.pe_dim.max(1.0) as u64,
+            li,
             w: layer.count as f64,
-            totals,
             current,
-            objective,
+            tracker,
         }
     }
 
     /// The network objective with this layer at cost `c`.
     fn value(&self, c: (f64, f64)) -> f64 {
-        with_layer(self.objective, self.totals, self.w, self.current, c)
+        match self.tracker {
+            Some(t) => t.with_layer(self.li, self.w, self.current, c),
+            None => Objective::Edp.of(c.0, c.1),
+        }
     }
 
     /// Cost when `m` runs on the hardware.
@@ -147,13 +149,12 @@ impl<'a> Ctx<'a> {
 /// whose canonical form (innermost or outermost placement) runs on `hw`, in walk order. Stops
 /// after [`MAX_VISITS`] fit checks.
 pub fn fitting_tiles(model: &dyn Exact, layer: &Layer, hw: &Hardware) -> Vec<[u64; 7]> {
-    let ctx = Ctx::new(model, layer, hw, Objective::Edp, (0.0, 0.0), (0.0, 0.0));
-    ctx.fitting_tiles()
+    Ctx::new(model, layer, hw, 0, (0.0, 0.0), None).fitting_tiles()
 }
 
 /// Whether `tile` is one [`fitting_tiles`] walks to: some canonical form of it runs on `hw`.
 pub fn tile_fits(model: &dyn Exact, layer: &Layer, hw: &Hardware, tile: &[u64; 7]) -> bool {
-    Ctx::new(model, layer, hw, Objective::Edp, (0.0, 0.0), (0.0, 0.0)).fits(tile)
+    Ctx::new(model, layer, hw, 0, (0.0, 0.0), None).fits(tile)
 }
 
 impl Ctx<'_> {
@@ -360,12 +361,12 @@ pub fn enumerate_tiles(
     objective: Objective,
 ) -> (Scored, u64) {
     let hw = &best.hardware;
-    let totals = (best.latency, best.energy);
+    let mut tracker = Tracker::new(best, objective);
     let results: Vec<(Option<Found>, u64)> = layers
         .par_iter()
-        .zip(&best.costs)
-        .map(|(layer, &current)| {
-            let ctx = Ctx::new(model, layer, hw, objective, totals, current);
+        .enumerate()
+        .map(|(li, layer)| {
+            let ctx = Ctx::new(model, layer, hw, li, best.costs[li], Some(&tracker));
             let mut evals = 0;
             let r = best_for_layer(&ctx, &mut evals);
             (r, evals)
@@ -373,17 +374,14 @@ pub fn enumerate_tiles(
         .collect();
     let mut evals = 0;
     let mut chosen = best.mappings.clone();
-    let (mut lat, mut en) = totals;
     for (li, (r, n)) in results.into_iter().enumerate() {
         evals += n;
         let Some((m, c)) = r else { continue };
         let w = layers[li].count as f64;
         let old = best.costs[li];
-        let before = objective.of(lat, en);
-        if with_layer(objective, (lat, en), w, old, c) < before {
+        if tracker.with_layer(li, w, old, c) < tracker.value() {
             chosen[li] = m;
-            lat += w * (c.0 - old.0);
-            en += w * (c.1 - old.1);
+            tracker.apply(li, w, old, c);
         }
     }
     evals += 1;

@@ -147,6 +147,9 @@ impl super::design::Exact for CorrectedExact {
     fn fixed(&self) -> Option<&crate::ir::Hardware> {
         self.inner.fixed.as_ref()
     }
+    fn suite(&self) -> Option<&std::sync::Arc<crate::ir::SuiteObjective>> {
+        self.inner.suite.as_ref()
+    }
     fn cost(&self, layer: &Layer, m: &Mapping, hw: &crate::ir::Hardware) -> (f64, f64) {
         let (c, e) = self.inner.cost(layer, m, hw);
         // The polish and buffer passes score the same (layer, mapping) many times: the

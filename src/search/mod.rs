@@ -55,6 +55,17 @@ impl Engine {
     /// ([`mapping_target`]) both price every cost on the fixed hardware. Run the search with
     /// [`Engine::spec`], which holds the bounds of the fixed hardware.
     pub fn new(arch: &Arch, layers: &[Layer], spec: &SearchSpec) -> Result<Engine, String> {
+        Engine::new_suite(arch, layers, spec, None)
+    }
+
+    /// [`Engine::new`] for a suite: `layers` is the union of the networks' layers and `suite`
+    /// says how their totals combine (`None`: as one network).
+    pub fn new_suite(
+        arch: &Arch,
+        layers: &[Layer],
+        spec: &SearchSpec,
+        suite: Option<std::sync::Arc<crate::ir::SuiteObjective>>,
+    ) -> Result<Engine, String> {
         let (spec, fixed) = mapping_target(arch, spec)?;
         let arch = &crate::gemmini::rules::tile_arch(arch);
         // Unbounded searches explore the same PE range as the random baseline.
@@ -62,8 +73,11 @@ impl Engine {
         bounds.pe_max = Some(bounds.pe_max.unwrap_or(baseline::PE_RANGE.1 as u64));
         let relax = RelaxedModel::new(arch, layers, spec.objective, &bounds)
             .map_err(|e| e.to_string())?
-            .with_fixed(fixed.clone());
-        let exact = AnalyticalModel::new(arch).with_fixed(fixed);
+            .with_fixed(fixed.clone())
+            .with_suite(suite.clone());
+        let exact = AnalyticalModel::new(arch)
+            .with_fixed(fixed)
+            .with_suite(suite);
         match spec.predictor {
             crate::ir::Predictor::Analytical => Ok(Engine {
                 exact: Box::new(exact),

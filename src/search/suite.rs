@@ -1,12 +1,15 @@
 //! A suite search: one hardware for several networks, each with its own mappings.
 //!
-//! The suite is searched as one network whose layers are the union of the networks' layers, each
-//! layer's count multiplied by its network's weight, so every existing pass (the one-loop search,
-//! combine, polish, orders, buffer shrinking) runs unchanged. What is optimised is therefore the
-//! objective of the weighted totals: for EDP, `(sum_n w_n L_n) x (sum_n w_n E_n)`, the EDP of
-//! running the suite once with network `n` run `w_n` times; it is not the weighted sum of
-//! per-network EDPs (EDP is not additive across networks). [`split`] recovers each network's
-//! own totals on the shared hardware for the report.
+//! The suite is searched as one network whose layers are the union of the networks' layers, so
+//! every pass (the one-loop search, combine, polish, orders, buffer shrinking) runs on it. What
+//! is minimised is one of:
+//! - `product` (the default): the weighted geometric mean of the networks' own objectives,
+//!   `prod_n f_n^(w_n / sum w)` ([`crate::ir::SuiteObjective`], which the exact scoring and the
+//!   differentiable cost both ask), so each network counts by its weight whatever its size;
+//! - `totals`: the objective of the weighted totals (each layer's count times its network's
+//!   weight): for EDP `(sum_n w_n L_n) x (sum_n w_n E_n)`, the suite run as one workload.
+//!
+//! [`split`] recovers each network's own totals on the shared hardware for the report.
 
 use super::design::{hardware_report, score_on, Exact, Scored};
 use super::report::{HardwareReport, LayerReport, NetworkReport};
@@ -44,6 +47,8 @@ pub fn split(model: &dyn Exact, networks: &[Network], suite: &Scored) -> Vec<Sco
             at += n.layers.len();
             let mut s = score_on(model, &n.layers, ms, suite.hardware.clone());
             s.auto = suite.auto;
+            // Scored as a network of its own, not as a part of the suite.
+            s.suite = None;
             s
         })
         .collect()
@@ -96,7 +101,18 @@ pub struct SuiteReport {
     pub hardware: HardwareReport,
     /// Weighted totals: sum over networks of weight x network total.
     pub total: NetworkReport,
+    /// The suite objective (what `objective_of` says) of the shared design, of each network's
+    /// own design taken together (no single chip runs them all), and of `gemmini-default`.
+    pub score: SuiteScore,
     pub networks: Vec<SuiteNetwork>,
+}
+
+/// The suite objective of three sets of per-network designs.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct SuiteScore {
+    pub shared: f64,
+    pub alone: f64,
+    pub gemmini_default: f64,
 }
 
 /// `a / b`, 0 when not finite.
@@ -108,6 +124,7 @@ fn ratio(a: f64, b: f64) -> f64 {
 #[allow(clippy::too_many_arguments)]
 pub fn report(
     model: &dyn Exact,
+    goal: Option<&crate::ir::SuiteObjective>,
     objective: crate::ir::Objective,
     seed: u64,
     evaluations: u64,
@@ -148,16 +165,55 @@ pub fn report(
             }
         })
         .collect();
+    // The suite objective of per-network designs, each scored as its own network.
+    let score = |designs: &[Scored]| {
+        let by_network: Vec<(f64, f64)> = designs.iter().map(|s| (s.latency, s.energy)).collect();
+        let v = match goal {
+            Some(g) => g.value(objective, &by_network),
+            None => {
+                let (l, e) = by_network
+                    .iter()
+                    .zip(weights)
+                    .fold((0.0, 0.0), |(l, e), (t, &w)| {
+                        (l + w as f64 * t.0, e + w as f64 * t.1)
+                    });
+                objective.of(l, e)
+            }
+        };
+        crate::util::finite_or(v, 0.0)
+    };
+    let objective_of = if goal.is_some() {
+        "product: the weighted geometric mean of the networks' own objectives, prod_n f_n^(w_n / sum w)"
+    } else {
+        "weighted totals: latency = sum of weight x network latency, energy = sum of weight x network energy"
+    };
     SuiteReport {
         method: "suite".into(),
         objective: objective.name().to_string(),
-        objective_of: "weighted totals: latency = sum of weight x network latency, energy = sum of weight x network energy".into(),
+        objective_of: objective_of.into(),
         seed,
         evaluations,
         seconds: crate::util::finite_or(seconds, 0.0),
         alone_seconds: crate::util::finite_or(alone_seconds, 0.0),
         hardware: hardware_report(arch, &suite.hardware),
-        total: totals(suite),
+        total: {
+            let (l, e) = shared
+                .iter()
+                .zip(weights)
+                .fold((0.0, 0.0), |(l, e), (s, &w)| {
+                    (l + w as f64 * s.latency, e + w as f64 * s.energy)
+                });
+            totals(&Scored {
+                latency: l,
+                energy: e,
+                ..suite.clone()
+            })
+        },
+        score: SuiteScore {
+            shared: score(shared),
+            alone: score(alone),
+            gemmini_default: score(gemmini),
+        },
         networks: nets,
     }
 }
@@ -170,9 +226,10 @@ pub fn render_text(r: &SuiteReport) -> String {
     let h = &r.hardware;
     let _ = writeln!(
         o,
-        "suite of {} networks ({} objective of the weighted totals, seed {}, {} evaluations, {:.2} s; each network alone {:.2} s)",
+        "suite of {} networks ({} objective, {}; seed {}, {} evaluations, {:.2} s; each network alone {:.2} s)",
         r.networks.len(),
         r.objective,
+        r.objective_of.split(':').next().unwrap_or_default(),
         r.seed,
         r.evaluations,
         r.seconds,
@@ -226,6 +283,15 @@ pub fn render_text(r: &SuiteReport) -> String {
         o,
         "{:<w$}  {:>6}  {:>14.0}  {:>12.3}  {:>12.4e}",
         "total", "", t.latency_cycles, t.energy_uj, t.edp
+    );
+    let _ = writeln!(
+        o,
+        "suite objective: shared {:.4e}, each network alone {:.4e} (ratio {:.3}), gemmini-default {:.4e} (ratio {:.3})",
+        r.score.shared,
+        r.score.alone,
+        ratio(r.score.shared, r.score.alone),
+        r.score.gemmini_default,
+        ratio(r.score.gemmini_default, r.score.shared)
     );
     for n in &r.networks {
         let a = &n.alone_hardware;
