@@ -325,6 +325,72 @@ fn resnet50_matches_the_example_network() {
     }
 }
 
+/// Models written by the official `onnx` library (`tests/fixtures/onnx/make_with_onnx_lib.py`,
+/// checked there by onnx.checker and strict shape inference), an encoder independent of the
+/// writer above. ResNet-50 imports to the example network's layers; at batch 4 every conv's N is
+/// 4 and the fc's M is 4.
+#[test]
+fn onnx_library_resnet50_matches_the_example_network() {
+    let bytes = std::fs::read("tests/fixtures/onnx/onnxlib_resnet50.onnx").unwrap();
+    let imp = network_from_onnx("resnet50", &bytes, 1).unwrap();
+    let text = std::fs::read_to_string("examples/resnet50.dosa").unwrap();
+    let ex = dosa::syntax::load_text("resnet50.dosa", &text).unwrap();
+    let mut want: Vec<_> = ex.networks[0].layers.iter().map(key).collect();
+    let mut got: Vec<_> = imp.network.layers.iter().map(key).collect();
+    want.sort();
+    got.sort();
+    assert_eq!(got, want);
+    let four = network_from_onnx("resnet50", &bytes, 4).unwrap();
+    for l in &four.network.layers {
+        match l.kind {
+            LayerKind::Matmul => assert_eq!(l.dims[2] * l.dims[3], 4, "{l:?}"),
+            _ => assert_eq!(l.dims[6], 4, "{l:?}"),
+        }
+    }
+}
+
+/// A BERT-base encoder layer as PyTorch's exporter writes it: every Reshape target is built at
+/// run time (`Shape -> Gather -> Unsqueeze -> Concat`, the head size from a `Div`), so the
+/// per-head MatMuls are only found by folding that arithmetic. The layers are `examples/bert.dosa`'s
+/// shapes, with a real layer's counts: four 768x768 projections, 12 heads of QK^T and of
+/// attention x V, the two FFN matmuls.
+#[test]
+fn onnx_library_bert_layer_folds_runtime_reshapes() {
+    let bytes = std::fs::read("tests/fixtures/onnx/onnxlib_bert_layer.onnx").unwrap();
+    let imp = network_from_onnx("bert", &bytes, 1).unwrap();
+    let got: Vec<([u64; 7], u64)> = imp
+        .network
+        .layers
+        .iter()
+        .map(|l| {
+            assert_eq!(l.kind, LayerKind::Matmul);
+            (l.dims, l.count)
+        })
+        .collect();
+    let mm = |m: u64, k: u64, n: u64, count: u64| (Layer::matmul("x", m, k, n).dims, count);
+    assert_eq!(
+        got,
+        [
+            mm(128, 768, 768, 4),
+            mm(128, 64, 128, 12),
+            mm(128, 128, 64, 12),
+            mm(128, 768, 3072, 1),
+            mm(128, 3072, 768, 1),
+        ]
+    );
+    let text = std::fs::read_to_string("examples/bert.dosa").unwrap();
+    let ex = dosa::syntax::load_text("bert.dosa", &text).unwrap();
+    let mut want: Vec<[u64; 7]> = ex.networks[0].layers.iter().map(|l| l.dims).collect();
+    let mut shapes: Vec<[u64; 7]> = got.iter().map(|g| g.0).collect();
+    want.sort();
+    shapes.sort();
+    assert_eq!(shapes, want, "the same layer shapes as the example");
+    // At batch 8 the projections fold the batch into M; the heads multiply the count.
+    let eight = network_from_onnx("bert", &bytes, 8).unwrap();
+    let counts: Vec<u64> = eight.network.layers.iter().map(|l| l.count).collect();
+    assert_eq!(counts, [4, 96, 96, 1, 1]);
+}
+
 #[test]
 fn dynamic_batch_takes_the_batch_flag() {
     let imp = network_from_onnx("r", &resnet50(), 8).unwrap();

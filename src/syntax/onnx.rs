@@ -819,6 +819,9 @@ pub fn network_from_onnx(name: &str, bytes: &[u8], batch: u64) -> Result<Importe
                     }
                     _ => {}
                 }
+                if out_const.is_none() {
+                    out_const = fold(node, &cx.consts);
+                }
             }
         }
         if let (Some(o), Some(s)) = (node.outputs.first(), out) {
@@ -877,6 +880,57 @@ pub fn network_from_onnx(name: &str, bytes: &[u8], batch: u64) -> Result<Importe
         },
         notes,
     })
+}
+
+/// Integer shape arithmetic on known values, as exporters build Reshape targets (PyTorch:
+/// `Shape -> Gather -> Unsqueeze -> Concat -> Reshape`, sometimes with `Mul`/`Div` for a head
+/// size or a `Slice` of a shape): the folded value when every input it needs is known. Values
+/// are kept flat (a scalar is one element), which is all a Reshape target needs.
+fn fold(node: &Node, consts: &HashMap<String, Vec<i64>>) -> Option<Vec<i64>> {
+    let input = |i: usize| node.inputs.get(i).and_then(|n| consts.get(n));
+    let at = |v: &Vec<i64>, i: i64| {
+        let j = if i < 0 { i + v.len() as i64 } else { i };
+        usize::try_from(j).ok().and_then(|j| v.get(j).copied())
+    };
+    match node.op.as_str() {
+        "Gather" if attr_i(node, "axis", 0) == 0 => {
+            let (data, idx) = (input(0)?, input(1)?);
+            idx.iter().map(|&i| at(data, i)).collect()
+        }
+        "Unsqueeze" | "Squeeze" | "Cast" | "Identity" => input(0).cloned(),
+        "Add" | "Sub" | "Mul" | "Div" => {
+            let (a, b) = (input(0)?, input(1)?);
+            let n = a.len().max(b.len());
+            if !(a.len() == n || a.len() == 1) || !(b.len() == n || b.len() == 1) {
+                return None;
+            }
+            (0..n)
+                .map(|i| {
+                    let (x, y) = (a[i.min(a.len() - 1)], b[i.min(b.len() - 1)]);
+                    match node.op.as_str() {
+                        "Add" => x.checked_add(y),
+                        "Sub" => x.checked_sub(y),
+                        "Mul" => x.checked_mul(y),
+                        _ => x.checked_div(y),
+                    }
+                })
+                .collect()
+        }
+        "Slice" => {
+            let data = input(0)?;
+            let (start, end) = (*input(1)?.first()?, *input(2)?.first()?);
+            let axes_ok = input(3).is_none_or(|a| a.as_slice() == [0]);
+            let step_ok = input(4).is_none_or(|s| s.as_slice() == [1]);
+            if !axes_ok || !step_ok {
+                return None;
+            }
+            let len = data.len() as i64;
+            let clamp = |i: i64| (if i < 0 { i + len } else { i }).clamp(0, len) as usize;
+            let (a, b) = (clamp(start), clamp(end));
+            Some(data.get(a..b.max(a))?.to_vec())
+        }
+        _ => None,
+    }
 }
 
 /// Merge identical layers (same kind, sizes, strides, dilations) into one with the summed
