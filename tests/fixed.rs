@@ -10,6 +10,9 @@ use dosa::search::design::{fixed_hardware, runs_on, Exact};
 use dosa::search::{dosa as one_loop, fixed, AnalyticalModel, Engine};
 use proptest::prelude::*;
 
+#[path = "support/layers.rs"]
+mod support;
+
 fn fixed_model() -> (AnalyticalModel, dosa::ir::Hardware) {
     let hw = fixed_hardware(&gemmini_arch()).expect("Gemmini's sizes are fixed");
     let model = AnalyticalModel::new(&tile_arch(&gemmini_arch())).with_fixed(Some(hw.clone()));
@@ -35,22 +38,8 @@ fn all_tiles(layer: &Layer) -> Vec<[u64; 7]> {
 }
 
 fn small_layer() -> impl Strategy<Value = Layer> {
-    let dim = prop::sample::select(vec![1u64, 2, 3, 6, 7, 12, 16, 28, 48, 64, 96]);
-    (
-        prop::sample::select(vec![1u64, 3]),
-        dim.clone(),
-        dim.clone(),
-        prop::sample::select(vec![1u64, 2, 16, 64, 256, 768]),
-        prop::sample::select(vec![1u64, 2]),
-        any::<bool>(),
-    )
-        .prop_map(|(r, pq, c, k, stride, matmul)| {
-            if matmul {
-                Layer::matmul("mm", pq.max(2), c.max(2), k.max(2))
-            } else {
-                Layer::conv("conv", [r, r, pq, pq, c, k, 1], stride, stride)
-            }
-        })
+    let dims = vec![1u64, 2, 3, 6, 7, 12, 16, 28, 48, 64, 96];
+    support::layer_strategy(vec![1, 3], dims.clone(), dims, vec![1, 2, 16, 64, 256, 768])
 }
 
 proptest! {

@@ -10,6 +10,9 @@ use dosa::search::output::result_program;
 use dosa::search::{baseline, bo, dosa as one_loop, AnalyticalModel, Engine};
 use proptest::prelude::*;
 
+#[path = "support/layers.rs"]
+mod support;
+
 fn spec(seed: u64, bounds: HwBounds) -> SearchSpec {
     SearchSpec {
         starts: 2,
@@ -54,23 +57,8 @@ fn search(layers: &[Layer], spec: &SearchSpec) -> Scored {
 }
 
 fn layer_strategy() -> impl Strategy<Value = Layer> {
-    let dim = prop::sample::select(vec![1u64, 2, 3, 7, 8, 14, 16, 28, 56, 64, 100, 128, 256]);
-    let kernel = prop::sample::select(vec![1u64, 3, 5, 7]);
-    (
-        kernel,
-        dim.clone(),
-        dim.clone(),
-        dim.clone(),
-        prop::sample::select(vec![1u64, 2]),
-        any::<bool>(),
-    )
-        .prop_map(|(r, pq, c, k, stride, matmul)| {
-            if matmul {
-                Layer::matmul("mm", pq.max(2), c.max(2), k.max(2))
-            } else {
-                Layer::conv("conv", [r, r, pq, pq, c, k, 1], stride, stride)
-            }
-        })
+    let dims = vec![1u64, 2, 3, 7, 8, 14, 16, 28, 56, 64, 100, 128, 256];
+    support::layer_strategy(vec![1, 3, 5, 7], dims.clone(), dims.clone(), dims)
 }
 
 proptest! {

@@ -293,16 +293,22 @@ fn key(l: &Layer) -> ([u64; 7], [u64; 4], u64) {
     )
 }
 
-#[test]
-fn resnet50_matches_the_example_network() {
-    let imp = network_from_onnx("resnet50", &resnet50(), 1).unwrap();
-    let text = std::fs::read_to_string("examples/resnet50.dosa").unwrap();
-    let ex = dosa::syntax::load_text("resnet50.dosa", &text).unwrap();
+/// The imported network has the example file's layers ([`key`]: sizes, strides, dilations and
+/// counts), in any order.
+fn assert_same_layers(imp: &dosa::syntax::onnx::Imported, example: &str) {
+    let text = std::fs::read_to_string(example).unwrap();
+    let ex = dosa::syntax::load_text(example, &text).unwrap();
     let mut want: Vec<_> = ex.networks[0].layers.iter().map(key).collect();
     let mut got: Vec<_> = imp.network.layers.iter().map(key).collect();
     want.sort();
     got.sort();
     assert_eq!(got, want);
+}
+
+#[test]
+fn resnet50_matches_the_example_network() {
+    let imp = network_from_onnx("resnet50", &resnet50(), 1).unwrap();
+    assert_same_layers(&imp, "examples/resnet50.dosa");
     // 53 convs + 1 Gemm in all.
     let total: u64 = imp.network.layers.iter().map(|l| l.count).sum();
     assert_eq!(total, 54);
@@ -333,13 +339,7 @@ fn resnet50_matches_the_example_network() {
 fn onnx_library_resnet50_matches_the_example_network() {
     let bytes = std::fs::read("tests/fixtures/onnx/onnxlib_resnet50.onnx").unwrap();
     let imp = network_from_onnx("resnet50", &bytes, 1).unwrap();
-    let text = std::fs::read_to_string("examples/resnet50.dosa").unwrap();
-    let ex = dosa::syntax::load_text("resnet50.dosa", &text).unwrap();
-    let mut want: Vec<_> = ex.networks[0].layers.iter().map(key).collect();
-    let mut got: Vec<_> = imp.network.layers.iter().map(key).collect();
-    want.sort();
-    got.sort();
-    assert_eq!(got, want);
+    assert_same_layers(&imp, "examples/resnet50.dosa");
     let four = network_from_onnx("resnet50", &bytes, 4).unwrap();
     for l in &four.network.layers {
         match l.kind {
