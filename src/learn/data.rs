@@ -114,16 +114,20 @@ pub fn row_key(layer: &Layer, mapping: &Mapping) -> String {
 /// `target.gemmini_cycle`. Every mapping must be a 4-level Gemmini mapping whose factors multiply
 /// to the layer's dims.
 pub fn load_csv(path: &Path, need_target: bool) -> Result<Vec<Sample>, DataError> {
-    let p = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| DataError::Io {
-        path: p.clone(),
-        source: e,
-    })?;
-    let bytes = crate::util::read_capped(file).map_err(|e| DataError::Io {
-        path: p.clone(),
-        source: e,
-    })?;
+    let (bytes, p) = read_file(path)?;
     read_csv(bytes.as_slice(), &p, need_target)
+}
+
+/// A file's bytes (size-capped) and its name for errors.
+fn read_file(path: &Path) -> Result<(Vec<u8>, String), DataError> {
+    let p = path.display().to_string();
+    let io = |e| DataError::Io {
+        path: p.clone(),
+        source: e,
+    };
+    let file = std::fs::File::open(path).map_err(io)?;
+    let bytes = crate::util::read_capped(file).map_err(io)?;
+    Ok((bytes, p))
 }
 
 /// [`load_csv`] over any reader (tests feed strings); `name` labels errors.
@@ -138,15 +142,7 @@ pub fn read_csv<R: std::io::Read>(
 /// The rows of Gemmini's own tiler in an RTL CSV (`dse.auto_tiling`,
 /// `target.gemmini_auto_cycle`); empty when the file has no such columns.
 pub fn load_auto(path: &Path) -> Result<Vec<AutoRow>, DataError> {
-    let p = path.display().to_string();
-    let file = std::fs::File::open(path).map_err(|e| DataError::Io {
-        path: p.clone(),
-        source: e,
-    })?;
-    let bytes = crate::util::read_capped(file).map_err(|e| DataError::Io {
-        path: p.clone(),
-        source: e,
-    })?;
+    let (bytes, p) = read_file(path)?;
     read_auto(bytes.as_slice(), &p)
 }
 
