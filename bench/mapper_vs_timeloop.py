@@ -297,13 +297,16 @@ def main():
         if ratio:
             logs.append(math.log(ratio))
         print(f"| {r['layer']} | {r['count']} | {fmt(r['dosa'][0] * r['dosa'][1])} | "
-              f"{fmt(a_edp)} | {fmt(m_edp)} | {(f'{ratio:.3f}' if ratio else 'no mapping')} | "
+              f"{fmt(a_edp)} | {fmt(m_edp)} | {(f'{ratio:.4f}' if ratio else 'no mapping')} | "
               f"{r['cpu']:.1f} |")
     print()
     if logs:
-        print(f"mapper / dosa alone: geometric mean {math.exp(sum(logs) / len(logs)):.3f}, "
-              f"lowest {math.exp(min(logs)):.3f} over {len(logs)} layer(s) (above 1: dosa's "
+        print(f"mapper / dosa alone: geometric mean {math.exp(sum(logs) / len(logs)):.4f}, "
+              f"lowest {math.exp(min(logs)):.6f} over {len(logs)} layer(s) (above 1: dosa's "
               f"mapping is better; EDP = cycles x uJ, both scored by timeloop-model)")
+        wins = sum(1 for r in rows if r["mapper"] and
+                   r["alone"][0] * r["alone"][1] <= r["mapper"][0] * r["mapper"][1])
+        print(f"dosa alone <= mapper (exact comparison) on {wins} of {len(logs)} layer(s)")
     both = [r for r in rows if r["mapper"]]
     if both:
         def net(k):
