@@ -202,6 +202,7 @@ def main():
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--gemmini-rules", action="store_true")
     ap.add_argument("--cache", default=None)
+    ap.add_argument("--cached-only", action="store_true")
     a = ap.parse_args()
 
     report = json.load(open(os.path.join(a.work, "search", "report.json")))
@@ -251,10 +252,14 @@ def main():
         if cached and os.path.exists(os.path.join(cached, "meta.json")):
             print(f"{dname}: timeloop-mapper result from the cache ({cached})", file=sys.stderr)
             shutil.copy(os.path.join(cached, "timeloop-mapper.map.yaml"), mdir)
-            cpu = json.load(open(os.path.join(cached, "meta.json")))["cpu"]
+            meta = json.load(open(os.path.join(cached, "meta.json")))
+            cpu, threads = meta["cpu"], meta.get("threads", a.threads)
+        elif a.cached_only:
+            print(f"{dname}: no cached mapper result; skipped (--cached-only)", file=sys.stderr)
+            continue
         else:
             print(f"{dname}: timeloop-mapper ...", file=sys.stderr, flush=True)
-            cpu = run_mapper(a.tlbin, mdir, a.budget, a.threads)
+            cpu, threads = run_mapper(a.tlbin, mdir, a.budget, a.threads), a.threads
             found = os.path.join(mdir, "timeloop-mapper.map.yaml")
             short = cpu < 0.97 * a.budget
             if short:
@@ -278,7 +283,7 @@ def main():
         else:
             print(f"{dname}: the mapper found no valid mapping", file=sys.stderr)
         rows.append({"layer": layer["name"], "count": layer["count"], "dosa": dosa,
-                     "alone": alone, "mapper": tm, "cpu": cpu})
+                     "alone": alone, "mapper": tm, "cpu": cpu, "threads": threads})
         m_edp = tm[0] * tm[1] if tm else None
         print(f"{dname}: dosa EDP {fmt(dosa[0] * dosa[1])} (alone {fmt(alone[0] * alone[1])}), "
               f"mapper EDP {fmt(m_edp)}, mapper {cpu:.1f} CPU-s", file=sys.stderr, flush=True)
@@ -316,7 +321,9 @@ def main():
         print(f"these layers as one network (count-weighted cycles x uJ): dosa {net('dosa'):.4g}, "
               f"mapper {net('mapper'):.4g}, mapper / dosa {net('mapper') / net('dosa'):.3f}")
     cpu = sum(r["cpu"] for r in rows)
-    print(f"mapper budget {a.budget:g} CPU-s per layer, {a.threads} thread(s)"
+    used = sorted({r["threads"] for r in rows})
+    print(f"mapper budget {a.budget:g} CPU-s per layer, "
+          f"{'/'.join(map(str, used)) if used else a.threads} thread(s)"
           + (", Gemmini's rules (one tile level, C R S innermost at DRAM)" if a.gemmini_rules
              else "")
           + "; "

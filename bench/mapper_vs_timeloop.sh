@@ -3,7 +3,7 @@
 # 64 KiB accumulator physical, 128 / 32 KiB usable), both scored by timeloop-model.
 #
 #   bench/mapper_vs_timeloop.sh [NET.dosa] [--layers N] [--budget SECONDS] [--threads T]
-#                               [--gemmini-rules] [--keep DIR] [--cache DIR]
+#                               [--gemmini-rules] [--keep DIR] [--cache DIR [--cached-only]]
 #
 # 1. `dosa search` maps NET (default examples/resnet50.dosa) onto examples/gemmini.dosa with
 #    `--hardware fixed`; `dosa emit timeloop --format v0.3` writes each layer's arch/problem/
@@ -16,7 +16,8 @@
 #    tile level) and split reduction loops innermost at DRAM (fixed as C, R, S from the inside).
 #    Without it the mapper may find mappings Gemmini cannot run.
 #    --cache DIR keeps each mapper result under a hash of its inputs and budget and reuses it: the
-#    mapper's side does not depend on dosa, so a rerun after a dosa change takes seconds.
+#    mapper's side does not depend on dosa, so a rerun after a dosa change takes seconds;
+#    --cached-only skips the layers the cache lacks instead of running the mapper.
 # 3. Prints a markdown table (EDP = cycles x uJ) and the geometric mean of mapper/dosa.
 #
 # Needs: python3 with PyYAML, coreutils `timeout`, the dosa binary ($DOSA, else
@@ -38,6 +39,7 @@ threads="$(nproc 2>/dev/null || echo 2)"
 keep=""
 rules=()
 cache=()
+only=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --layers) [ $# -ge 2 ] || die "--layers needs a value"; layers="$2"; shift 2 ;;
@@ -45,6 +47,7 @@ while [ $# -gt 0 ]; do
     --threads) [ $# -ge 2 ] || die "--threads needs a value"; threads="$2"; shift 2 ;;
     --gemmini-rules) rules=(--gemmini-rules); shift ;;
     --cache) [ $# -ge 2 ] || die "--cache needs a value"; mkdir -p "$2"; cache=(--cache "$(cd "$2" && pwd)"); shift 2 ;;
+    --cached-only) only=(--cached-only); shift ;;
     --keep) [ $# -ge 2 ] || die "--keep needs a value"; keep="$2"; shift 2 ;;
     -h|--help) sed -n '2,/^set -euo/p' "$0" | sed '$d; s/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option $1 (see --help)" ;;
@@ -88,4 +91,4 @@ echo "dosa search (fixed Gemmini) on $(basename "$net") ..." >&2
   || { cat "$work/emit.log" >&2; die "dosa emit timeloop failed"; }
 
 python3 "$here/mapper_vs_timeloop.py" --work "$work" --tlbin "$tlbin" --layers "$layers" \
-  --budget "$budget" --threads "$threads" "${rules[@]}" "${cache[@]}"
+  --budget "$budget" --threads "$threads" "${rules[@]}" "${cache[@]}" "${only[@]}"
