@@ -96,6 +96,16 @@ pub fn unrelax(arch: &Arch, x: &[f64]) -> Relaxed {
     r
 }
 
+/// `m` with level `li`'s loops in `order` (outermost first), in the form the architecture runs
+/// ([`crate::gemmini::rules::fix_order`]): how every order pass builds its candidates.
+pub(crate) fn reordered(arch: &Arch, m: &Mapping, li: usize, order: Vec<Dim>) -> Mapping {
+    let mut m2 = m.clone();
+    m2.levels[li].order = order;
+    m2.levels[li].normalize_order();
+    crate::gemmini::rules::fix_order(arch, &mut m2);
+    m2
+}
+
 /// Pick, per layer and level (the backing level first, then the inner ones), the cheapest loop
 /// order among the candidates for the network objective, the others fixed.
 pub fn choose_orders(
@@ -125,10 +135,7 @@ pub fn choose_orders(
             let mut cands = order_candidates();
             cands.push(mappings[li].levels[lv].order.clone());
             for order in cands {
-                let mut m = mappings[li].clone();
-                m.levels[lv].order = order;
-                m.levels[lv].normalize_order();
-                crate::gemmini::rules::fix_order(arch, &mut m);
+                let m = reordered(arch, &mappings[li], lv, order);
                 let (c, e) = model.cost(layer, &m, &hw);
                 evals += 1;
                 let v = tracker.with_layer(li, w, (c0, e0), (c, e));
@@ -469,14 +476,12 @@ pub fn search(
     }
     let (ordered, n) = all_dram_orders(model, layers, &best, o);
     keep(ordered, n, &mut best);
-    // On a chip that exists, every tile that fits is enumerated (see `super::fixed`).
+    // On a chip that exists the hardware cannot move, so what is left to find is in the
+    // mappings: every tile that fits is enumerated (see `super::fixed`), then pairs of prime
+    // moves escape single-move optima.
     if model.fixed().is_some() {
         let (enumerated, n) = super::fixed::enumerate_tiles(model, layers, &best, o);
         keep(enumerated, n, &mut best);
-    }
-    // On a chip that exists the hardware cannot move, so what is left to find is in the
-    // mappings' discrete neighbourhood: pairs of prime moves escape single-move optima.
-    if model.fixed().is_some() {
         for _ in 0..PAIR_ROUNDS {
             let (paired, n) = polish_pairs(model, layers, &best, o);
             if !keep(paired, n, &mut best) {
@@ -593,13 +598,7 @@ pub fn all_dram_orders(
         }
         permutations(&active)
             .into_iter()
-            .map(|order| {
-                let mut m2 = m.clone();
-                m2.levels[back].order = order;
-                m2.levels[back].normalize_order();
-                crate::gemmini::rules::fix_order(arch, &mut m2);
-                m2
-            })
+            .map(|order| reordered(arch, m, back, order))
             .collect()
     })
 }

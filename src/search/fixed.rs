@@ -15,7 +15,9 @@
 //! 4. the best result replaces the layer's mapping where it lowers the network objective.
 
 use super::design::{runs_on, score, Exact, Scored, Tracker};
-use super::dosa::{backing, order_candidates, permutations, prime_moves, tile_moves, MAX_PERMUTED};
+use super::dosa::{
+    backing, order_candidates, permutations, prime_moves, reordered, tile_moves, MAX_PERMUTED,
+};
 use crate::ir::{Arch, Dim, Hardware, Layer, LevelMapping, Mapping, Objective};
 use crate::passes::legal::{free_slots, spatial_cap};
 use crate::passes::round::divisors;
@@ -286,10 +288,7 @@ fn order_moves(ctx: &Ctx, m: &Mapping) -> Vec<Mapping> {
                 .collect()
         };
         for order in orders {
-            let mut m2 = m.clone();
-            m2.levels[li].order = order;
-            m2.levels[li].normalize_order();
-            crate::gemmini::rules::fix_order(ctx.arch, &mut m2);
+            let m2 = reordered(ctx.arch, m, li, order);
             if m2 != *m {
                 out.push(m2);
             }
