@@ -26,7 +26,7 @@ use rayon::prelude::*;
 /// Tiles per layer kept for the descent of step 3.
 pub const KEEP: usize = 12;
 /// Most fit checks of the tile walk per layer; beyond it the walk stops (deterministically) with
-/// the tiles found so far. Far above what any example layer needs.
+/// the tiles found so far: a bound on the walk's time for very large layers.
 pub const MAX_VISITS: usize = 200_000;
 /// Most descent steps per kept tile.
 const MAX_STEPS: usize = 64;
