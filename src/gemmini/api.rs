@@ -39,12 +39,7 @@ pub fn dosa_order_problem(mapping: &Mapping) -> Option<String> {
 /// [`dosa_order_problem`] for the backing level's loops.
 pub fn dosa_order_problem_at(top: &LevelMapping) -> Option<String> {
     // Outermost first, only loops that iterate.
-    let active: Vec<Dim> = top
-        .order
-        .iter()
-        .copied()
-        .filter(|d| top.temporal[d.index()] > 1)
-        .collect();
+    let active: Vec<Dim> = top.active_loops();
     let outer_reduction = active.iter().position(|d| REDUCTION.contains(d))?;
     let red = active[outer_reduction];
     let inner_output = active[outer_reduction + 1..]

@@ -29,6 +29,15 @@ impl LevelMapping {
         }
     }
 
+    /// The loops that iterate here (factor above 1), outermost first.
+    pub fn active_loops(&self) -> Vec<Dim> {
+        self.order
+            .iter()
+            .copied()
+            .filter(|d| self.temporal[d.index()] > 1)
+            .collect()
+    }
+
     /// Put `order` into the normal form documented on [`LevelMapping::order`].
     pub fn normalize_order(&mut self) {
         let mut out: Vec<Dim> = self

@@ -587,12 +587,7 @@ pub fn all_dram_orders(
     let back = backing(arch);
     descend(model, layers, best, objective, 1, |_, m| {
         let top = &m.levels[back];
-        let active: Vec<Dim> = top
-            .order
-            .iter()
-            .copied()
-            .filter(|d| top.temporal[d.index()] > 1)
-            .collect();
+        let active: Vec<Dim> = top.active_loops();
         if active.len() < 2 || active.len() > MAX_PERMUTED {
             return Vec::new();
         }

@@ -262,12 +262,7 @@ impl Ctx<'_> {
 fn order_moves(ctx: &Ctx, m: &Mapping) -> Vec<Mapping> {
     let mut out = Vec::new();
     for (li, lm) in m.levels.iter().enumerate() {
-        let active: Vec<Dim> = lm
-            .order
-            .iter()
-            .copied()
-            .filter(|d| lm.temporal[d.index()] > 1)
-            .collect();
+        let active: Vec<Dim> = lm.active_loops();
         if active.len() < 2 {
             continue;
         }
