@@ -42,7 +42,8 @@ def constraints(gemmini_rules):
     """What dosa's mappings may do on Gemmini (src/gemmini/rules.rs, examples/gemmini.dosa).
     gemmini_rules: also the two rules of Gemmini's C library that dosa obeys: one tile level (no
     temporal loop at the Scratchpad) and split reduction loops innermost at DRAM (here in the
-    fixed order C, R, S from the inside, which dosa does not impose among them)."""
+    fixed order C, R, S from the inside, which dosa does not impose among them). Without them
+    both searches have the free mapspace (dosa `--mapspace free`)."""
     def keep(target, k, b):
         return {"target": target, "type": "bypass", "keep": k, "bypass": b}
     extra = []
@@ -169,16 +170,19 @@ def layer_line(name, problem):
             f'wdilation={inst["Wdilation"]} hdilation={inst["Hdilation"]}')
 
 
-def dosa_alone(work, dname, name, problem, tlbin):
-    """dosa's fixed-hardware search on this layer alone (its own EDP, the mapper's objective),
-    emitted as v0.3 and rescored with timeloop-model: (cycles, uJ)."""
+def dosa_alone(work, dname, name, problem, tlbin, gemmini_rules):
+    """dosa's fixed-hardware search on this layer alone (its own EDP, the mapper's objective), in
+    the mapper's mapspace (Gemmini's with gemmini_rules, else free), emitted as v0.3 and
+    rescored with timeloop-model: (cycles, uJ)."""
     dosa = os.environ.get("DOSA") or os.path.join(REPO, "target", "release", "dosa")
     d = os.path.join(work, "alone", dname)
     os.makedirs(d, exist_ok=True)
     gemmini = os.path.join(REPO, "examples", "gemmini.dosa")
     with open(os.path.join(d, "layer.dosa"), "w") as f:
         f.write(f'import "{gemmini}"\nnetwork one {{\n    {layer_line(name, problem)}\n}}\n')
-    for cmd in (["search", "layer.dosa", "--hardware", "fixed", "-o", "search", "--no-timing"],
+    space = [] if gemmini_rules else ["--mapspace", "free"]
+    for cmd in (["search", "layer.dosa", "--hardware", "fixed", "-o", "search", "--no-timing"]
+                + space,
                 ["emit", "timeloop", "search/result.dosa", "--format", "v0.3", "-o", "tl"]):
         p = subprocess.run([dosa] + cmd, cwd=d, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                            text=True)
@@ -230,7 +234,7 @@ def main():
         # dosa's own mapping, rescored; and dosa on the layer alone
         dosa = run_model(a.tlbin, src, ["arch.yaml", "problem.yaml", "mapping.yaml", "ert.yaml"])
         alone = dosa_alone(a.work, dname, layer["name"], os.path.join(src, "problem.yaml"),
-                           a.tlbin)
+                           a.tlbin, a.gemmini_rules)
         # Timeloop's mapper on the same arch/problem/ert
         mdir = os.path.join(a.work, "mapper", dname)
         os.makedirs(mdir, exist_ok=True)

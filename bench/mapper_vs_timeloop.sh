@@ -14,7 +14,8 @@
 #    its best mapping and dosa's are both rescored with timeloop-model. --gemmini-rules adds the
 #    two rules of Gemmini's C library that dosa obeys: no temporal loop at the Scratchpad (one
 #    tile level) and split reduction loops innermost at DRAM (fixed as C, R, S from the inside).
-#    Without it the mapper may find mappings Gemmini cannot run.
+#    Without it both sides search the same free mapspace: dosa runs with `--mapspace free`
+#    (Timeloop's rules only; `emit gemmini` refuses what Gemmini cannot run).
 #    --cache DIR keeps each mapper result under a hash of its inputs and budget and reuses it: the
 #    mapper's side does not depend on dosa, so a rerun after a dosa change takes seconds;
 #    --cached-only skips the layers the cache lacks instead of running the mapper.
@@ -38,6 +39,7 @@ budget=480
 threads="$(nproc 2>/dev/null || echo 2)"
 keep=""
 rules=()
+mapspace=(--mapspace free)
 cache=()
 only=()
 while [ $# -gt 0 ]; do
@@ -45,7 +47,7 @@ while [ $# -gt 0 ]; do
     --layers) [ $# -ge 2 ] || die "--layers needs a value"; layers="$2"; shift 2 ;;
     --budget) [ $# -ge 2 ] || die "--budget needs a value"; budget="$2"; shift 2 ;;
     --threads) [ $# -ge 2 ] || die "--threads needs a value"; threads="$2"; shift 2 ;;
-    --gemmini-rules) rules=(--gemmini-rules); shift ;;
+    --gemmini-rules) rules=(--gemmini-rules); mapspace=(); shift ;;
     --cache) [ $# -ge 2 ] || die "--cache needs a value"; mkdir -p "$2"; cache=(--cache "$(cd "$2" && pwd)"); shift 2 ;;
     --cached-only) only=(--cached-only); shift ;;
     --keep) [ $# -ge 2 ] || die "--keep needs a value"; keep="$2"; shift 2 ;;
@@ -85,7 +87,7 @@ import "$net"
 DOSA
 
 echo "dosa search (fixed Gemmini) on $(basename "$net") ..." >&2
-"$dosa" search "$work/program.dosa" --hardware fixed -o "$work/search" --no-timing > "$work/search.log" 2>&1 \
+"$dosa" search "$work/program.dosa" --hardware fixed "${mapspace[@]}" -o "$work/search" --no-timing > "$work/search.log" 2>&1 \
   || { cat "$work/search.log" >&2; die "dosa search failed"; }
 "$dosa" emit timeloop "$work/search/result.dosa" --format v0.3 -o "$work/tl" > "$work/emit.log" 2>&1 \
   || { cat "$work/emit.log" >&2; die "dosa emit timeloop failed"; }

@@ -302,6 +302,61 @@ fn fixed_hardware_keeps_the_chip() {
     let _ = std::fs::remove_dir_all(&dir);
 }
 
+/// `--mapspace free` (Timeloop's mapspace) on fixed Gemmini, for a layer whose best free
+/// mapping loops over K at the scratchpad: `result.dosa` records the mapspace and `eval`
+/// reproduces the report; the search block's `mapspace free` gives the same bytes; `emit gemmini`
+/// refuses the result (Gemmini's C library has one tile level), exits non-zero and writes nothing.
+#[test]
+fn free_mapspace_is_recorded_and_emit_gemmini_refuses_it() {
+    let dir = fresh_dir("mapspace");
+    std::fs::create_dir_all(&dir).unwrap();
+    let gemmini = std::env::current_dir()
+        .unwrap()
+        .join("examples/gemmini.dosa");
+    let net = "network n {\n    conv c R=1 S=1 P=28 Q=28 C=128 K=512\n}\n";
+    let program = |search: &str| format!("import \"{}\"\n{net}{search}", gemmini.display());
+    let flag = dir.join("flag.dosa");
+    std::fs::write(&flag, program("")).unwrap();
+    let block = dir.join("block.dosa");
+    std::fs::write(&block, program("search {\n    mapspace free\n}\n")).unwrap();
+    let out = dir.join("out");
+    let run = |file: &Path, extra: &[&str], out: Option<&Path>| {
+        let mut args = vec!["search", file.to_str().unwrap(), "--json", "--no-timing"];
+        args.extend_from_slice(extra);
+        if let Some(o) = out {
+            args.extend_from_slice(&["-o", o.to_str().unwrap()]);
+        }
+        dosa_ok(&args, &[])
+    };
+    let free = run(&flag, &["--mapspace", "free"], Some(&out));
+    assert_eq!(free, run(&block, &[], None), "flag and search block agree");
+    let gemmini_rules = run(&flag, &[], None);
+    let edp = |s: &str| {
+        let v: serde_json::Value = serde_json::from_str(s).unwrap();
+        v["network"]["edp"].as_f64().unwrap()
+    };
+    assert!(
+        edp(&free) < edp(&gemmini_rules),
+        "the free space holds more"
+    );
+    let result = std::fs::read_to_string(out.join("result.dosa")).unwrap();
+    assert!(result.contains("mapspace free"), "{result}");
+    assert_result_reproduced(&out, "search");
+    let c = dir.join("c");
+    let emit = dosa(&[
+        "emit",
+        "gemmini",
+        out.join("result.dosa").to_str().unwrap(),
+        "-o",
+        c.to_str().unwrap(),
+    ]);
+    assert!(!emit.status.success());
+    let err = String::from_utf8_lossy(&emit.stderr);
+    assert!(err.contains("one tile level"), "{err}");
+    assert!(!c.exists(), "nothing is written");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
 /// `--compare --json` is one document with every method's full report and the floor (each
 /// report carrying the floor too), byte-identical to `compare.json`; `-o` also writes each
 /// baseline's `result.dosa` and `report.json` in its own folder, and those reproduce.

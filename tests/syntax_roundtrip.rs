@@ -4,8 +4,8 @@
 
 use dosa::ir::{
     AccessEnergy, Arch, Bandwidth, Bound, Dim, HardwareMode, HwBounds, Instances, Layer,
-    LayerMapping, Level, LevelMapping, Mapping, Network, Objective, Predictor, Program, SearchSpec,
-    SpatialDim, Tensor, TensorSet,
+    LayerMapping, Level, LevelMapping, Mapping, Mapspace, Network, Objective, Predictor, Program,
+    SearchSpec, SpatialDim, Tensor, TensorSet,
 };
 use dosa::syntax::{format_source, load_text, parse_tree, program_to_source, Formatted};
 use dosa::util::Rng;
@@ -170,6 +170,8 @@ fn random_arch(rng: &mut Rng) -> Arch {
         pe_min,
         levels,
         mac_energy_pj: real(rng),
+        // Not part of the language: only a search sets it.
+        mapspace: Mapspace::Gemmini,
     }
 }
 
@@ -305,6 +307,7 @@ fn random_program(seed: u64) -> Program {
         model: (rng.below(2) == 0).then(|| pick(&mut rng, &NAMES).to_string()),
         // Always explicit: an unset mode is resolved from the arch when the file is read.
         hardware: Some(*pick(&mut rng, &[HardwareMode::Free, HardwareMode::Fixed])),
+        mapspace: *pick(&mut rng, &[Mapspace::Gemmini, Mapspace::Free]),
     };
     // Bounds no design meets are errors (`unmeetable-bound`): raise them to the least meetable.
     let mut search = search;

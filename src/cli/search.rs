@@ -47,6 +47,18 @@ pub struct Common {
     /// Default: fixed when the file's own `arch` fixes every size, else free.
     #[arg(long, value_enum)]
     pub hardware: Option<HardwareArg>,
+    /// `gemmini`: only mappings Gemmini's C library runs (the default); `free`: anything the
+    /// cost model accepts, as Timeloop's mapper searches (`emit gemmini` refuses what Gemmini
+    /// cannot run).
+    #[arg(long, value_enum)]
+    pub mapspace: Option<MapspaceArg>,
+}
+
+/// The mapspace on the command line.
+#[derive(Clone, Copy, Debug, ValueEnum)]
+pub enum MapspaceArg {
+    Gemmini,
+    Free,
 }
 
 /// The hardware mode on the command line.
@@ -225,6 +237,12 @@ fn spec_of(c: &Common, program: &Program) -> Result<SearchSpec, CliError> {
             HardwareArg::Free => crate::ir::HardwareMode::Free,
             HardwareArg::Fixed => crate::ir::HardwareMode::Fixed,
         });
+    }
+    if let Some(m) = c.mapspace {
+        spec.mapspace = match m {
+            MapspaceArg::Gemmini => crate::ir::Mapspace::Gemmini,
+            MapspaceArg::Free => crate::ir::Mapspace::Free,
+        };
     }
     if let Some(s) = c.seed {
         spec.seed = s;
@@ -613,7 +631,7 @@ pub fn run_baseline(a: BaselineArgs) -> Result<i32, CliError> {
     let (spec, fixed) =
         crate::search::mapping_target(&program.arch, &spec).map_err(CliError::Input)?;
     let model =
-        crate::search::AnalyticalModel::new(&crate::gemmini::rules::tile_arch(&program.arch))
+        crate::search::AnalyticalModel::new(&crate::search::search_arch(&program.arch, &spec))
             .with_fixed(fixed);
     let samples = a
         .samples

@@ -16,6 +16,7 @@ pub fn gemmini_arch() -> Arch {
         pe_dim: Bound::Fixed(16),
         pe_min: 2,
         mac_energy_pj: GEMMINI_MAC_PJ,
+        mapspace: Default::default(),
         levels: vec![
             Level {
                 name: "Registers".to_string(),

@@ -16,12 +16,16 @@
 
 use super::tiler::{check_tiles, gemmini_levels, gemmini_params, mapping_to_tiles, GemminiLevels};
 use super::tiler::{usage, GemminiParams, Usage};
-use crate::ir::{Arch, Dim, Hardware, Layer, Mapping};
+use crate::ir::{Arch, Dim, Hardware, Layer, Mapping, Mapspace};
 
 /// Where Gemmini's parts sit, when `arch` is Gemmini-shaped (an accumulator keeping outputs
-/// inside a scratchpad keeping inputs, inside a backing store); `None` for other architectures,
-/// which no Gemmini rule applies to.
+/// inside a scratchpad keeping inputs, inside a backing store) and its mapspace is Gemmini's;
+/// `None` for other architectures and for a search with `mapspace free`, which no Gemmini rule
+/// applies to.
 pub fn target(arch: &Arch) -> Option<GemminiLevels> {
+    if arch.mapspace == Mapspace::Free {
+        return None;
+    }
     gemmini_levels(arch).ok()
 }
 

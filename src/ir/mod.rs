@@ -359,6 +359,10 @@ pub struct Arch {
     /// Storage levels, innermost (registers) first, backing store (DRAM) last.
     pub levels: Vec<Level>,
     pub mac_energy_pj: f64,
+    /// Whose rules a mapping must obey here; set by the search from [`SearchSpec::mapspace`],
+    /// never written in a file (an `arch` describes hardware, not the software that runs on it).
+    #[serde(default, skip_serializing_if = "Mapspace::is_gemmini")]
+    pub mapspace: Mapspace,
 }
 
 impl Arch {
@@ -473,6 +477,39 @@ pub struct SearchSpec {
     /// the program's own `arch` fixes the array and every buffer, free otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hardware: Option<HardwareMode>,
+    /// Which mappings the search may return (see [`Mapspace`]).
+    #[serde(default, skip_serializing_if = "Mapspace::is_gemmini")]
+    pub mapspace: Mapspace,
+}
+
+/// The space of mappings a search explores. On a Gemmini-shaped architecture the default keeps
+/// to what Gemmini's C library runs (one tile level, split reductions innermost, tiles counted in
+/// Gemmini's rows: [`crate::gemmini::rules`]); `free` drops those rules and keeps only the
+/// model's own (every level's capacity, spatial limits), which is Timeloop's mapspace: for
+/// comparing with Timeloop's mapper or designing for other software. `emit gemmini` refuses
+/// what Gemmini cannot run. Other architectures have no software rules, so both are the same.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Mapspace {
+    /// What the target's software runs (Gemmini's C library on a Gemmini-shaped architecture).
+    #[default]
+    Gemmini,
+    /// Whatever the cost model accepts.
+    Free,
+}
+
+impl Mapspace {
+    /// Name as written in `.dosa` files and on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            Mapspace::Gemmini => "gemmini",
+            Mapspace::Free => "free",
+        }
+    }
+    /// The default, which files and reports leave out.
+    pub fn is_gemmini(&self) -> bool {
+        *self == Mapspace::Gemmini
+    }
 }
 
 /// Whether `search` designs hardware along with the mappings or maps onto a chip that exists.
@@ -508,6 +545,7 @@ impl Default for SearchSpec {
             predictor: Predictor::Analytical,
             model: None,
             hardware: None,
+            mapspace: Mapspace::Gemmini,
         }
     }
 }

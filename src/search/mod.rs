@@ -48,10 +48,18 @@ pub fn mapping_target(
     Ok((s, Some(hw)))
 }
 
+/// The architecture a search maps onto: `arch` under the spec's mapspace, and on a Gemmini
+/// target (Gemmini's mapspace) [`crate::gemmini::rules::tile_arch`], so that every mapping the
+/// search considers has Gemmini's single tile level. Costs are those of `arch`.
+pub fn search_arch(arch: &Arch, spec: &SearchSpec) -> Arch {
+    let mut a = arch.clone();
+    a.mapspace = spec.mapspace;
+    crate::gemmini::rules::tile_arch(&a)
+}
+
 impl Engine {
     /// Build both models for `arch` and the spec's predictor.
-    /// On a Gemmini target both map onto [`crate::gemmini::rules::tile_arch`], so every mapping
-    /// the search considers has Gemmini's single tile level; for a mapping-only search
+    /// Both map onto [`search_arch`]; for a mapping-only search
     /// ([`mapping_target`]) both price every cost on the fixed hardware. Run the search with
     /// [`Engine::spec`], which holds the bounds of the fixed hardware.
     pub fn new(arch: &Arch, layers: &[Layer], spec: &SearchSpec) -> Result<Engine, String> {
@@ -67,7 +75,7 @@ impl Engine {
         suite: Option<std::sync::Arc<crate::ir::SuiteObjective>>,
     ) -> Result<Engine, String> {
         let (spec, fixed) = mapping_target(arch, spec)?;
-        let arch = &crate::gemmini::rules::tile_arch(arch);
+        let arch = &search_arch(arch, &spec);
         // Unbounded searches explore the same PE range as the random baseline.
         let mut bounds = spec.bounds;
         bounds.pe_max = Some(bounds.pe_max.unwrap_or(baseline::PE_RANGE.1 as u64));

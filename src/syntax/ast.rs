@@ -330,6 +330,7 @@ pub enum SearchKey {
     MaxScratchpad,
     MaxAccumulator,
     Hardware,
+    Mapspace,
     Predictor,
     Model,
 }
@@ -348,6 +349,7 @@ impl SearchKey {
             SearchKey::MaxScratchpad => "max_scratchpad",
             SearchKey::MaxAccumulator => "max_accumulator",
             SearchKey::Hardware => "hardware",
+            SearchKey::Mapspace => "mapspace",
             SearchKey::Predictor => "predictor",
             SearchKey::Model => "model",
         }

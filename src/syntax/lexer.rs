@@ -81,6 +81,8 @@ pub enum Tok<'i> {
     Model,
     #[token("hardware")]
     Hardware,
+    #[token("mapspace")]
+    Mapspace,
     #[token("{")]
     LBrace,
     #[token("}")]
@@ -154,6 +156,7 @@ pub const KEYWORDS: &[&str] = &[
     "predictor",
     "model",
     "hardware",
+    "mapspace",
 ];
 
 /// Whether `s` can be written without quotes.

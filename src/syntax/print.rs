@@ -259,6 +259,12 @@ pub fn search_def(s: &SearchSpec) -> SearchDef {
     if let Some(h) = s.hardware {
         stmts.push(set(SearchKey::Hardware, SearchVal::Word(word(h.name()))));
     }
+    if !s.mapspace.is_gemmini() {
+        stmts.push(set(
+            SearchKey::Mapspace,
+            SearchVal::Word(word(s.mapspace.name())),
+        ));
+    }
     stmts.push(set(
         SearchKey::Predictor,
         SearchVal::Word(word(s.predictor.name())),

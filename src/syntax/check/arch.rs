@@ -186,6 +186,7 @@ impl<'a> Checker<'a> {
             pe_min,
             levels: levels.into_iter().collect::<Option<Vec<_>>>()?,
             mac_energy_pj: mac?,
+            mapspace: Default::default(),
         })
     }
 

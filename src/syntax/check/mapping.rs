@@ -133,7 +133,7 @@ impl<'a> Checker<'a> {
                         Label::primary(f, md.mapping.span().range()).with_message(why)
                     ])
                     .with_notes(vec![
-                        "hint: `dosa emit gemmini` refuses it; `dosa search` finds mappings that run, or write `auto` for Gemmini's own tiler".to_string(),
+                        "hint: `dosa emit gemmini` refuses it; `dosa search` (unless told `mapspace free`) finds mappings that run, or write `auto` for Gemmini's own tiler".to_string(),
                     ]),
             );
         }

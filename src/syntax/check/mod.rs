@@ -12,8 +12,8 @@ use super::ast::*;
 use super::lexer::decode_string;
 use crate::ir::{
     gemmini_arch, parse_compact, AccessEnergy, Arch, Bandwidth, Bound, Dim, HardwareMode, HwBounds,
-    Instances, Layer, LayerKind, LayerMapping, Level, Mapping, Network, Objective, Predictor,
-    Program, SearchSpec, SpatialDim, Tensor, TensorSet,
+    Instances, Layer, LayerKind, LayerMapping, Level, Mapping, Mapspace, Network, Objective,
+    Predictor, Program, SearchSpec, SpatialDim, Tensor, TensorSet,
 };
 use codespan_reporting::diagnostic::{Diagnostic, Label};
 use std::collections::BTreeMap;

@@ -42,6 +42,16 @@ impl<'a> Checker<'a> {
                         spec.hardware = Some(h);
                     }
                 }
+                (SearchKey::Mapspace, SearchVal::Word(w)) => {
+                    if let Some(m) = self.choice(
+                        f,
+                        w,
+                        "mapspace",
+                        &[("gemmini", Mapspace::Gemmini), ("free", Mapspace::Free)],
+                    ) {
+                        spec.mapspace = m;
+                    }
+                }
                 (SearchKey::Predictor, SearchVal::Word(w)) => {
                     if let Some(p) = self.choice(
                         f,
