@@ -239,14 +239,17 @@ fn shipped_model_loads_and_fits_the_data() {
             .predict(&pts, Some(roof.as_ref()))
             .unwrap();
         let a = dosa::model::stats::error_stats(&pred, &meas);
-        // On its own training data; the held-out figures are recorded in the file.
-        // (The networks are small and strongly regularised so that they hold on searched
-        // mappings; on the random rows they fit that costs about 0.01 of Spearman.)
+        // On the random rows of its own training data. The searched rows outweigh them 128 to
+        // 1 (what holds on searched mappings; see the README), which costs the random rows'
+        // MAPE (worse than analytical) but not their ranking.
         assert!(
-            a.spearman > 0.96 && a.spearman > base.spearman,
+            a.spearman > 0.93 && a.spearman > base.spearman,
             "{p:?}: {a:?}"
         );
-        assert!(a.mape < base.mape, "{p:?}: {a:?} vs analytical {base:?}");
+        assert!(
+            a.mape < 1.5 * base.mape,
+            "{p:?}: {a:?} vs analytical {base:?}"
+        );
     }
     let held = &m.file.training.held_out;
     assert_eq!(
@@ -260,12 +263,12 @@ fn shipped_model_loads_and_fits_the_data() {
             .unwrap()
             .clone()
     };
-    // Where the search uses it (searched mappings of layers it never trained on), `both` ranks
-    // better than the analytical model; its MAPE is level with it (see the README), far from
-    // the 59-81 % of the model fitted on random mappings only.
+    // Where the search uses it (searched mappings of layers it never trained on), `both`
+    // meets the MAPE target (15 %) and beats the analytical model on both metrics, where the
+    // model fitted on random mappings only scored 59-81 %.
     let (a, b) = (get(&held[2], "analytical"), get(&held[2], "both"));
     assert!(
-        b.mape < 1.05 * a.mape && b.spearman > a.spearman,
+        b.mape <= 15.0 && b.mape < a.mape && b.spearman > a.spearman,
         "{:?}",
         held[2]
     );
@@ -354,6 +357,52 @@ fn fit_and_predict_commands() {
         }
         let png = std::fs::read(plots.join(format!("{p}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
+    }
+    // `--csv`: a header and one line per row, every number finite, the predictions those the
+    // JSON figures come from (the analytical column is the roofline's largest term).
+    let rows_csv = dir.join("rows.csv");
+    let out = dosa(&[
+        "predict",
+        "--rtl",
+        c,
+        "--model",
+        m,
+        "--csv",
+        rows_csv.to_str().unwrap(),
+    ]);
+    assert!(out.status.success());
+    let table = std::fs::read_to_string(&rows_csv).unwrap();
+    let mut lines = table.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        header,
+        [
+            "row",
+            "layer",
+            "mapping",
+            "measured",
+            "analytical",
+            "dnn",
+            "both",
+            "roof_compute",
+            "roof_accumulator",
+            "roof_scratchpad",
+            "roof_dram"
+        ]
+    );
+    let body: Vec<&str> = lines.collect();
+    assert_eq!(body.len(), 128);
+    for line in &body {
+        let (_, nums) = line.rsplit_once('"').unwrap();
+        let nums: Vec<f64> = nums
+            .trim_start_matches(',')
+            .split(',')
+            .map(|x| x.parse().unwrap())
+            .collect();
+        assert_eq!(nums.len(), 8, "{line}");
+        assert!(nums.iter().all(|x| x.is_finite() && *x > 0.0), "{line}");
+        let roof = nums[4..].iter().copied().fold(0.0, f64::max);
+        assert!((nums[1] - roof).abs() <= 1e-9 * roof, "{line}");
     }
     // Keys in the documented order.
     let pos = |k: &str| text.find(&format!("\"{k}\"")).unwrap();

@@ -20,7 +20,7 @@ pub struct FitArgs {
     #[arg(long, value_name = "CSV")]
     pub searched: Vec<PathBuf>,
     /// Copies of each searched row in training (0: score them only, never train on them).
-    #[arg(long, default_value_t = 8)]
+    #[arg(long, default_value_t = crate::learn::train::SEARCHED_WEIGHT)]
     pub searched_weight: usize,
     /// Folds, by layer, of the score on searched mappings.
     #[arg(long, default_value_t = 4)]
@@ -52,6 +52,10 @@ pub struct FitArgs {
     /// Adam step size.
     #[arg(long, default_value_t = 2e-3)]
     pub lr: f64,
+    /// Rows per epoch, drawn afresh each epoch from the (repeated) training rows (0: all of
+    /// them): keeps the fit's time near that of the unrepeated data.
+    #[arg(long, default_value_t = crate::learn::train::EPOCH_ROWS)]
+    pub epoch_rows: usize,
     /// Hidden nonlinearity: tanh or gelu.
     #[arg(long, default_value = "tanh", value_parser = parse_activation)]
     pub activation: Activation,
@@ -169,6 +173,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
             max_epochs: args.epochs,
             weight_decay: args.weight_decay,
             lr: args.lr,
+            epoch_rows: (args.epoch_rows > 0).then_some(args.epoch_rows),
             ..Default::default()
         },
         ..Default::default()

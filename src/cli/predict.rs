@@ -8,7 +8,7 @@ use crate::model::stats::error_stats;
 use clap::Args;
 use std::path::PathBuf;
 
-/// `dosa predict --rtl CSV --model MODEL [--json] [--plot DIR]`
+/// `dosa predict --rtl CSV --model MODEL [--json] [--plot DIR] [--csv FILE]`
 #[derive(Args, Debug)]
 pub struct PredictArgs {
     /// Measured RTL cycles to predict and score against.
@@ -24,6 +24,49 @@ pub struct PredictArgs {
     /// whole).
     #[arg(long, value_name = "DIR")]
     pub plot: Option<PathBuf>,
+    /// Write every row's prediction per predictor, with the analytical roofline's terms, as CSV
+    /// (for analysing where a predictor errs).
+    #[arg(long, value_name = "FILE")]
+    pub csv: Option<PathBuf>,
+}
+
+/// The per-row CSV of `--csv`: the layer, the mapping, the measured cycles, each predictor's
+/// cycles and the roofline's terms (empty without the analytical model).
+fn rows_csv(
+    samples: &[data::Sample],
+    preds: &[(&str, Vec<f64>)],
+    roof: Option<&dyn analytical::Roofline>,
+) -> Result<String, String> {
+    use std::fmt::Write as _;
+    let num = |x: f64| crate::util::finite_or(x, 0.0).to_string();
+    let mut out = String::from("row,layer,mapping,measured");
+    for (name, _) in preds {
+        let _ = write!(out, ",{name}");
+    }
+    for t in analytical::TERM_NAMES {
+        let _ = write!(out, ",roof_{t}");
+    }
+    out.push('\n');
+    for (i, s) in samples.iter().enumerate() {
+        let dims: Vec<String> = s.layer.dims.iter().map(|d| d.to_string()).collect();
+        let _ = write!(
+            out,
+            "{i},{},\"{}\",{}",
+            dims.join("_"),
+            s.mapping,
+            s.cycles.map(num).unwrap_or_default()
+        );
+        for (_, p) in preds {
+            let _ = write!(out, ",{}", num(p[i]));
+        }
+        let terms = match roof {
+            Some(r) => r.terms(&s.layer, &s.mapping)?.map(num),
+            None => Default::default(),
+        };
+        let _ = write!(out, ",{}", terms.join(","));
+        out.push('\n');
+    }
+    Ok(out)
 }
 
 /// What `dosa predict --json` prints, in this key order; a predictor the model or build lacks is
@@ -159,6 +202,12 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
         );
     }
     let meas: Vec<f64> = samples.iter().map(|s| s.cycles.unwrap_or(1.0)).collect();
+    if let Some(path) = &args.csv {
+        let text = rows_csv(&samples, &preds, roof.as_deref())
+            .map_err(|e| CliError::Input(format!("error: {e}")))?;
+        crate::emit::output::commit_file(path, text.as_bytes())
+            .map_err(|e| CliError::write(path, &e))?;
+    }
     if let Some(dir) = &args.plot {
         // Render everything first, so a plotting failure writes no file.
         let mut pngs = Vec::new();

@@ -193,6 +193,11 @@ pub struct TrainConfig {
     pub max_epochs: usize,
     /// Stop when the validation loss has not improved for this many epochs.
     pub patience: usize,
+    /// Rows per epoch, drawn afresh from the shuffled training rows (`None`: all of them). With
+    /// heavily repeated rows (`fit --searched-weight`) it keeps an epoch, and so the fit's time
+    /// and the early stopping's clock, at the size of the unrepeated data.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub epoch_rows: Option<usize>,
 }
 
 impl Default for TrainConfig {
@@ -205,6 +210,7 @@ impl Default for TrainConfig {
             batch: 64,
             max_epochs: 1500,
             patience: 200,
+            epoch_rows: None,
         }
     }
 }
@@ -325,7 +331,8 @@ pub fn train(
         // Cosine decay of the step size over the maximum run.
         let lr = cfg.lr
             * (0.55 + 0.45 * (std::f64::consts::PI * epoch as f64 / cfg.max_epochs as f64).cos());
-        for chunk in order.chunks(cfg.batch.max(1)) {
+        let take = cfg.epoch_rows.map_or(n, |r| r.clamp(1, n.max(1))).min(n);
+        for chunk in order[..take].chunks(cfg.batch.max(1)) {
             let xb = x.select(Axis(0), chunk);
             let yb = y2.select(Axis(0), chunk);
             let (gw, gb) = gradients(&net, xb.view(), yb.view(), cfg.weight_decay);

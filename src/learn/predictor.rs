@@ -292,6 +292,8 @@ pub struct Learned {
     nets: Vec<Mlp>,
     /// Position of the base feature (looked up once: names are strings).
     base: usize,
+    /// Position of the feature added to the output ([`features::offset_index`]).
+    offset: usize,
 }
 
 impl Learned {
@@ -339,6 +341,7 @@ impl Learned {
             file,
             nets,
             base: features::base_index(set),
+            offset: features::offset_index(set),
         })
     }
 
@@ -379,8 +382,9 @@ impl Learned {
                     0.0
                 };
             }
+            g[self.offset] += 1.0;
         }
-        y / k * self.file.target_std + self.file.target_mean + self.file.log_shift
+        y / k * self.file.target_std + self.file.target_mean + self.file.log_shift + x[self.offset]
     }
 
     /// Shared body of the two gradient calls: (log correction, base feature) with the gradient
@@ -510,12 +514,14 @@ impl Learned {
             sum += &net.predict(z.view());
         }
         let k = self.nets.len() as f64;
-        let bi = self.base;
+        let (bi, oi) = (self.base, self.offset);
         sum.iter()
             .enumerate()
             .map(|(i, s)| {
-                let out =
-                    s / k * self.file.target_std + self.file.target_mean + self.file.log_shift;
+                let out = s / k * self.file.target_std
+                    + self.file.target_mean
+                    + self.file.log_shift
+                    + x[[i, oi]];
                 // `both`: the base feature is ln(analytical), up to the one-cycle floor.
                 let base = if self.file.predictor == Predictor::Both {
                     analytical[i].max(1.0)
