@@ -202,6 +202,7 @@ def main():
     ap.add_argument("--work", required=True)
     ap.add_argument("--tlbin", required=True)
     ap.add_argument("--layers", type=int, default=0)
+    ap.add_argument("--skip", type=int, default=0)
     ap.add_argument("--budget", type=float, default=480)
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--gemmini-rules", action="store_true")
@@ -217,6 +218,7 @@ def main():
         die(f"{len(dirs)} emitted layer folders but {len(layers)} layers in report.json")
     if a.layers:
         dirs, layers = dirs[:a.layers], layers[:a.layers]
+    dirs, layers = dirs[a.skip:], layers[a.skip:]
     hw = report["hardware"]
     print(f"hardware: {hw['pe_dim']}x{hw['pe_dim']} PEs, scratchpad {hw['scratchpad_kib']:g} KiB "
           f"(usable {hw['scratchpad_usable_kib']:g}), accumulator {hw['accumulator_kib']:g} KiB "

@@ -2,13 +2,14 @@
 # dosa's mappings vs Timeloop's own mapper, on fixed Gemmini (16x16 PEs, 256 KiB scratchpad and
 # 64 KiB accumulator physical, 128 / 32 KiB usable), both scored by timeloop-model.
 #
-#   bench/mapper_vs_timeloop.sh [NET.dosa] [--layers N] [--budget SECONDS] [--threads T]
+#   bench/mapper_vs_timeloop.sh [NET.dosa] [--layers N] [--skip K] [--budget SECONDS] [--threads T]
 #                               [--gemmini-rules] [--keep DIR] [--cache DIR [--cached-only]]
 #
 # 1. `dosa search` maps NET (default examples/resnet50.dosa) onto examples/gemmini.dosa with
 #    `--hardware fixed`; `dosa emit timeloop --format v0.3` writes each layer's arch/problem/
 #    mapping/ert YAML.
-# 2. Per layer (the first N with --layers N): timeloop-mapper (random-pruned, EDP) runs on the same
+# 2. Per layer (the first N with --layers N, leaving out the first K with --skip K, so that two
+#    runs can share a cache and split a network's layers): timeloop-mapper (random-pruned, EDP) runs on the same
 #    arch/problem/ert with mapspace constraints matching what dosa may do on Gemmini, for about
 #    --budget CPU-seconds (default 480), stopped with SIGINT (it then writes its best mapping);
 #    its best mapping and dosa's are both rescored with timeloop-model. --gemmini-rules adds the
@@ -35,6 +36,7 @@ die() { echo "mapper_vs_timeloop: error: $*" >&2; exit 2; }
 
 net="$repo/examples/resnet50.dosa"
 layers=0
+skip=0
 budget=480
 threads="$(nproc 2>/dev/null || echo 2)"
 keep=""
@@ -45,6 +47,7 @@ only=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --layers) [ $# -ge 2 ] || die "--layers needs a value"; layers="$2"; shift 2 ;;
+    --skip) [ $# -ge 2 ] || die "--skip needs a value"; skip="$2"; shift 2 ;;
     --budget) [ $# -ge 2 ] || die "--budget needs a value"; budget="$2"; shift 2 ;;
     --threads) [ $# -ge 2 ] || die "--threads needs a value"; threads="$2"; shift 2 ;;
     --gemmini-rules) rules=(--gemmini-rules); mapspace=(); shift ;;
@@ -57,6 +60,7 @@ while [ $# -gt 0 ]; do
   esac
 done
 [[ "$layers" =~ ^[0-9]+$ ]] || die "--layers must be a whole number, got '$layers'"
+[[ "$skip" =~ ^[0-9]+$ ]] || die "--skip must be a whole number, got '$skip'"
 [[ "$budget" =~ ^[0-9]+([.][0-9]+)?$ ]] || die "--budget must be a number of seconds, got '$budget'"
 [[ "$threads" =~ ^[1-9][0-9]*$ ]] || die "--threads must be a positive whole number, got '$threads'"
 [ -f "$net" ] || die "network file not found: $net"
@@ -92,5 +96,5 @@ echo "dosa search (fixed Gemmini) on $(basename "$net") ..." >&2
 "$dosa" emit timeloop "$work/search/result.dosa" --format v0.3 -o "$work/tl" > "$work/emit.log" 2>&1 \
   || { cat "$work/emit.log" >&2; die "dosa emit timeloop failed"; }
 
-python3 "$here/mapper_vs_timeloop.py" --work "$work" --tlbin "$tlbin" --layers "$layers" \
+python3 "$here/mapper_vs_timeloop.py" --work "$work" --tlbin "$tlbin" --layers "$layers" --skip "$skip" \
   --budget "$budget" --threads "$threads" "${rules[@]}" "${cache[@]}" "${only[@]}"
