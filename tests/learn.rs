@@ -333,6 +333,7 @@ fn fit_and_predict_commands() {
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("the model was trained on 128 of these 128 rows"));
     let plots = dir.join("plots");
+    let rows_csv = dir.join("rows.csv");
     let out = dosa(&[
         "predict",
         "--rtl",
@@ -342,6 +343,8 @@ fn fit_and_predict_commands() {
         "--json",
         "--plot",
         plots.to_str().unwrap(),
+        "--csv",
+        rows_csv.to_str().unwrap(),
     ]);
     assert!(
         out.status.success(),
@@ -358,19 +361,8 @@ fn fit_and_predict_commands() {
         let png = std::fs::read(plots.join(format!("{p}.png"))).unwrap();
         assert_eq!(&png[..8], b"\x89PNG\r\n\x1a\n");
     }
-    // `--csv`: a header and one line per row, every number finite, the predictions those the
-    // JSON figures come from (the analytical column is the roofline's largest term).
-    let rows_csv = dir.join("rows.csv");
-    let out = dosa(&[
-        "predict",
-        "--rtl",
-        c,
-        "--model",
-        m,
-        "--csv",
-        rows_csv.to_str().unwrap(),
-    ]);
-    assert!(out.status.success());
+    // `--csv`: a header and one line per row, every number finite (the analytical column is
+    // the roofline's largest term).
     let table = std::fs::read_to_string(&rows_csv).unwrap();
     let mut lines = table.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
