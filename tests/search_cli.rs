@@ -303,9 +303,10 @@ fn fixed_hardware_keeps_the_chip() {
 }
 
 /// `--mapspace free` (Timeloop's mapspace) on fixed Gemmini, for a layer whose best free
-/// mapping loops over K at the scratchpad: `result.dosa` records the mapspace and `eval`
-/// reproduces the report; the search block's `mapspace free` gives the same bytes; `emit gemmini`
-/// refuses the result (Gemmini's C library has one tile level), exits non-zero and writes nothing.
+/// mapping loops over K at the scratchpad: `result.dosa` records the mapspace, `eval`
+/// reproduces the report and `check` warns that Gemmini cannot run it; the search block's
+/// `mapspace free` gives the same bytes; `emit gemmini` refuses the result (Gemmini's C library
+/// has one tile level), exits non-zero and writes nothing.
 #[test]
 fn free_mapspace_is_recorded_and_emit_gemmini_refuses_it() {
     let dir = fresh_dir("mapspace");
@@ -342,6 +343,10 @@ fn free_mapspace_is_recorded_and_emit_gemmini_refuses_it() {
     let result = std::fs::read_to_string(out.join("result.dosa")).unwrap();
     assert!(result.contains("mapspace free"), "{result}");
     assert_result_reproduced(&out, "search");
+    let check = dosa(&["check", out.join("result.dosa").to_str().unwrap()]);
+    assert!(check.status.success());
+    let warned = String::from_utf8_lossy(&check.stderr);
+    assert!(warned.contains("warning[gemmini-rules]"), "{warned}");
     let c = dir.join("c");
     let emit = dosa(&[
         "emit",
