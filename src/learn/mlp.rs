@@ -331,7 +331,7 @@ pub fn train(
         // Cosine decay of the step size over the maximum run.
         let lr = cfg.lr
             * (0.55 + 0.45 * (std::f64::consts::PI * epoch as f64 / cfg.max_epochs as f64).cos());
-        let take = cfg.epoch_rows.map_or(n, |r| r.clamp(1, n.max(1))).min(n);
+        let take = cfg.epoch_rows.map_or(n, |r| r.max(1)).min(n);
         for chunk in order[..take].chunks(cfg.batch.max(1)) {
             let xb = x.select(Axis(0), chunk);
             let yb = y2.select(Axis(0), chunk);
