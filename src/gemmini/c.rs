@@ -95,10 +95,9 @@ pub fn loop_order_string(mapping: &Mapping) -> String {
         return GEMMINI_LOOP_ORDER.to_string();
     };
     let mut out: String = top
-        .order
+        .active_loops()
         .iter()
         .rev()
-        .filter(|d| top.temporal[d.index()] > 1)
         .map(|d| d.letter())
         .collect();
     for c in GEMMINI_LOOP_ORDER.chars() {

@@ -40,12 +40,7 @@ impl LevelMapping {
 
     /// Put `order` into the normal form documented on [`LevelMapping::order`].
     pub fn normalize_order(&mut self) {
-        let mut out: Vec<Dim> = self
-            .order
-            .iter()
-            .copied()
-            .filter(|d| self.temporal[d.index()] > 1)
-            .collect();
+        let mut out: Vec<Dim> = self.active_loops();
         for d in Dim::ALL {
             if !out.contains(&d) {
                 out.push(d);

@@ -409,12 +409,7 @@ pub fn compute<T: Num>(
     // --- loop order (constant): relative position of each non-unit loop at L1 and DRAM ---
     for l in [1, 3] {
         let lm = &mapping.levels[l];
-        let live: Vec<Dim> = lm
-            .order
-            .iter()
-            .copied()
-            .filter(|d| lm.temporal[d.index()] > 1)
-            .collect();
+        let live: Vec<Dim> = lm.active_loops();
         for d in Dim::ALL {
             let pos = live
                 .iter()
@@ -459,25 +454,29 @@ pub fn compute<T: Num>(
 
 /// Position of the base feature of a set: the prediction is `exp(base + network output)`.
 pub fn base_index(set: Set) -> usize {
-    let want = if set == Set::WithRoofline {
-        BASE_BOTH
-    } else {
-        BASE_DNN
-    };
+    index_of(
+        set,
+        if set == Set::WithRoofline {
+            BASE_BOTH
+        } else {
+            BASE_DNN
+        },
+    )
+}
+
+/// Position of the feature `name` in a set (every set has the ones asked for here).
+fn index_of(set: Set, name: &str) -> usize {
     names(set)
         .iter()
-        .position(|n| n == want)
-        .expect("every set has its base feature")
+        .position(|n| n == name)
+        .unwrap_or_else(|| panic!("every feature set has `{name}`"))
 }
 
 /// Position of [`OFFSET`]: `ln(1 + reload / base)`, added to the network's output so that a
 /// prediction is `exp(base) x (1 + reload / base) x exp(network)`: the network learns what is
 /// left after Gemmini's tile reloads.
 pub fn offset_index(set: Set) -> usize {
-    names(set)
-        .iter()
-        .position(|n| n == OFFSET)
-        .expect("every set has the reload offset")
+    index_of(set, OFFSET)
 }
 
 /// Names of the features of a set, in order (stored in a model file to catch version skew).

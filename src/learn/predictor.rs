@@ -384,7 +384,13 @@ impl Learned {
             }
             g[self.offset] += 1.0;
         }
-        y / k * self.file.target_std + self.file.target_mean + self.file.log_shift + x[self.offset]
+        self.log_output(y / k, x[self.offset])
+    }
+
+    /// The model's log output from the ensemble's mean raw output and the row's reload offset:
+    /// the one formula [`Learned::output_raw`] and [`Learned::predict_rows`] share.
+    fn log_output(&self, net_mean: f64, offset: f64) -> f64 {
+        net_mean * self.file.target_std + self.file.target_mean + self.file.log_shift + offset
     }
 
     /// Shared body of the two gradient calls: (log correction, base feature) with the gradient
@@ -518,10 +524,7 @@ impl Learned {
         sum.iter()
             .enumerate()
             .map(|(i, s)| {
-                let out = s / k * self.file.target_std
-                    + self.file.target_mean
-                    + self.file.log_shift
-                    + x[[i, oi]];
+                let out = self.log_output(s / k, x[[i, oi]]);
                 // `both`: the base feature is ln(analytical), up to the one-cycle floor.
                 let base = if self.file.predictor == Predictor::Both {
                     analytical[i].max(1.0)
