@@ -68,24 +68,24 @@ fn s(p: &Path) -> &str {
 }
 
 /// A small, fast search: the tutorial's two-layer network, two steps.
+const TINY_SEARCH: [&str; 10] = [
+    "search",
+    "examples/tutorial.dosa",
+    "--network",
+    "tiny",
+    "--starts",
+    "1",
+    "--steps",
+    "2",
+    "--round-every",
+    "1",
+];
+
+/// [`TINY_SEARCH`] with a seed, written to `out`.
 fn search_args<'a>(out: &'a str, seed: &'a str) -> Vec<&'a str> {
-    vec![
-        "search",
-        "examples/tutorial.dosa",
-        "--network",
-        "tiny",
-        "--starts",
-        "1",
-        "--steps",
-        "2",
-        "--round-every",
-        "1",
-        "--no-timing",
-        "--seed",
-        seed,
-        "-o",
-        out,
-    ]
+    let mut v = TINY_SEARCH.to_vec();
+    v.extend(["--no-timing", "--seed", seed, "-o", out]);
+    v
 }
 
 /// Send `sig` (`TERM`, `INT` or `HUP`) to a child through kill(1).
@@ -623,19 +623,7 @@ fn progress_is_silent_off_a_terminal_and_drawn_on_one() {
     let o = dosa(&search_args(s(&out), "1"));
     assert!(o.status.success());
     assert_eq!(err(&o), "", "search printed on stderr off a terminal");
-    let o = dosa(&[
-        "search",
-        "examples/tutorial.dosa",
-        "--network",
-        "tiny",
-        "--starts",
-        "1",
-        "--steps",
-        "2",
-        "--round-every",
-        "1",
-        "--compare",
-    ]);
+    let o = dosa(&[&TINY_SEARCH[..], &["--compare"]].concat());
     assert!(o.status.success());
     assert_eq!(err(&o), "");
     // On a terminal (script(1) gives the command a pty) the spinner names the phase.
