@@ -2,7 +2,7 @@
 """Where a latency predictor's ranking of searched mappings is lost: within layers or between them.
 
     dosa predict --rtl ROWS.csv --model models/gemmini-rtl.json --csv /tmp/pred.csv
-    bench/rtl_layer_factors.py ROWS.csv /tmp/pred.csv
+    bench/rtl_layer_factors.py ROWS.csv /tmp/pred.csv [HELD_OUT.csv]
 
 ROWS.csv is a measured-RTL file (e.g. ../shared/data/firesim/gemmini_rtl_searched.csv); pred.csv
 is `dosa predict --csv` on it (per-row roofline terms). With `base` = the roofline's largest term
@@ -14,6 +14,10 @@ src/learn/features.rs, recomputed here from the mapping), it prints:
     per-layer means with the mappings ranked inside each layer by base + reload (what a predictor
     that learns only one factor per layer would score if it got that factor exactly right);
   * each layer's factor = geometric mean of measured / (base + reload) over its rows.
+With HELD_OUT.csv (`dosa fit ... --searched ROWS.csv --held-out-csv HELD_OUT.csv`), also each
+learned predictor's layer-disjoint predictions of the same rows: their MAPE and Spearman, each
+layer's factor measured / predicted, and the score of the predictor's per-layer level with
+base + reload ranking the mappings inside each layer.
 Pure Python 3 (no numpy): the analysis is part of the record, not of the tool.
 """
 import csv
@@ -81,8 +85,39 @@ def reload_cycles(row, levels):
     return (iters * (w + i) + outputs) / 16
 
 
+def geo(xs):
+    return math.exp(sum(math.log(x) for x in xs) / len(xs))
+
+
+def held_out(path, rows, meas):
+    """The learned predictors' layer-disjoint predictions of `rows` (split `searched`)."""
+    got = defaultdict(dict)
+    for h in csv.DictReader(open(path)):
+        if h["split"] != "searched":
+            continue
+        for name in h:
+            if name not in ("split", "row", "layer", "mapping", "measured", "analytical") \
+                    and not name.startswith("roof_"):
+                got[name][int(h["row"])] = float(h[name])
+    for name, by_row in got.items():
+        if sorted(by_row) != list(range(len(rows))):
+            sys.exit(f"{path}: the searched rows of `{name}` are not those of the rows file")
+        pred = [by_row[i] for i in range(len(rows))]
+        print(f"held out, {name}: MAPE {mape(pred, meas):.2f} %, Spearman {spearman(pred, meas):.4f}")
+        by = defaultdict(list)
+        for i, r in enumerate(rows):
+            by[r["layer"]].append(i)
+        level = {k: geo([pred[i] for i in v]) / geo([rows[i]["br"] for i in v]) for k, v in by.items()}
+        mixed = [level[r["layer"]] * r["br"] for r in rows]
+        print(f"  its per-layer level, base + reload inside each layer: Spearman {spearman(mixed, meas):.4f}, MAPE {mape(mixed, meas):.2f} %")
+        print("  factor = measured / held-out prediction, per layer:")
+        for k, v in sorted(by.items(), key=lambda kv: geo([meas[i] / pred[i] for i in kv[1]])):
+            per_row = " ".join(f"{meas[i] / pred[i]:.2f}" for i in v)
+            print(f"    {geo([meas[i] / pred[i] for i in v]):5.2f}  {k[0]:6} {k[1]:24} rows: {per_row}")
+
+
 def main():
-    if len(sys.argv) != 3:
+    if len(sys.argv) not in (3, 4):
         sys.exit(__doc__)
     data = list(csv.DictReader(open(sys.argv[1])))
     pred = list(csv.DictReader(open(sys.argv[2])))
@@ -102,7 +137,6 @@ def main():
     by = defaultdict(list)
     for r in rows:
         by[r["layer"]].append(r)
-    geo = lambda xs: math.exp(sum(math.log(x) for x in xs) / len(xs))
     mean_meas = {k: geo([r["meas"] for r in v]) for k, v in by.items()}
     mean_br = {k: geo([r["br"] for r in v]) for k, v in by.items()}
     o1 = [mean_meas[r["layer"]] for r in rows]
@@ -113,6 +147,9 @@ def main():
     for k, v in sorted(by.items(), key=lambda kv: mean_meas[kv[0]] / mean_br[kv[0]]):
         per_row = " ".join(f"{r['meas'] / r['br']:.2f}" for r in v)
         print(f"  {mean_meas[k] / mean_br[k]:5.2f}  {k[0]:6} {k[1]:24} rows: {per_row}")
+
+    if len(sys.argv) == 4:
+        held_out(sys.argv[3], rows, meas)
 
 
 if __name__ == "__main__":

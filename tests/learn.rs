@@ -289,6 +289,63 @@ fn dosa(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// `fit --held-out-csv`: one line per held-out row of each evaluation recorded in the model
+/// file, with finite predictions from which that record's MAPE is recomputed.
+fn held_out_csv_matches_the_record(csv: &Path, model: &Path, file_rows: usize) {
+    let text = std::fs::read_to_string(csv).unwrap();
+    let mut lines = text.lines();
+    let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(
+        header[..8],
+        [
+            "split",
+            "row",
+            "layer",
+            "mapping",
+            "measured",
+            "analytical",
+            "dnn",
+            "both"
+        ]
+    );
+    let mut by_split: std::collections::BTreeMap<String, Vec<Vec<f64>>> = Default::default();
+    for line in lines {
+        let (split, rest) = line.split_once(',').unwrap();
+        let (row, _) = rest.split_once(',').unwrap();
+        assert!(row.parse::<usize>().unwrap() < file_rows, "{line}");
+        let (_, nums) = line.rsplit_once('"').unwrap();
+        let nums: Vec<f64> = nums
+            .trim_start_matches(',')
+            .split(',')
+            .map(|x| x.parse().unwrap())
+            .collect();
+        assert!(nums.iter().all(|x| x.is_finite() && *x > 0.0), "{line}");
+        by_split.entry(split.to_string()).or_default().push(nums);
+    }
+    let record: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(model).unwrap()).unwrap();
+    let held = record["training"]["held_out"].as_array().unwrap();
+    let scored: Vec<&serde_json::Value> = held
+        .iter()
+        .filter(|h| h["split"] != "gemmini-auto")
+        .collect();
+    assert_eq!(scored.len(), by_split.len(), "{by_split:?}");
+    for h in scored {
+        let rows = &by_split[h["split"].as_str().unwrap()];
+        assert_eq!(rows.len() as u64, h["test_rows"].as_u64().unwrap());
+        for (col, acc) in h["accuracy"].as_array().unwrap().iter().enumerate() {
+            let mape = 100.0
+                * rows
+                    .iter()
+                    .map(|r| (r[1 + col] - r[0]).abs() / r[0])
+                    .sum::<f64>()
+                / rows.len() as f64;
+            let want = acc["mape"].as_f64().unwrap();
+            assert!((mape - want).abs() < 1e-6 * want.max(1.0), "{h} vs {mape}");
+        }
+    }
+}
+
 #[test]
 fn fit_and_predict_commands() {
     let dir = tmp_dir("cli");
@@ -304,6 +361,7 @@ fn fit_and_predict_commands() {
     let csv = dir.join("small.csv");
     std::fs::write(&csv, &small).unwrap();
     let model = dir.join("m.json");
+    let held = dir.join("held.csv");
     let (c, m) = (csv.to_str().unwrap(), model.to_str().unwrap());
     let out = dosa(&[
         "fit",
@@ -317,6 +375,8 @@ fn fit_and_predict_commands() {
         "8",
         "--ensemble",
         "1",
+        "--held-out-csv",
+        held.to_str().unwrap(),
     ]);
     assert!(
         out.status.success(),
@@ -328,6 +388,7 @@ fn fit_and_predict_commands() {
         stdout.contains("held out by layer") && stdout.contains("held out by row"),
         "{stdout}"
     );
+    held_out_csv_matches_the_record(&held, &model, 128);
     // Predicting the training file says so.
     let out = dosa(&["predict", "--rtl", c, "--model", m]);
     assert!(String::from_utf8_lossy(&out.stderr)

@@ -68,6 +68,11 @@ pub struct FitArgs {
     /// Print the held-out figures as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
+    /// Also write every held-out row of the evaluations (split, row, layer, mapping, measured,
+    /// each predictor's held-out prediction, roofline terms) as CSV, to see where the figures
+    /// come from.
+    #[arg(long, value_name = "FILE", conflicts_with = "no_eval")]
+    pub held_out_csv: Option<PathBuf>,
 }
 
 fn parse_predictor(s: &str) -> Result<Predictor, String> {
@@ -126,6 +131,30 @@ pub fn print_table(reports: &[SplitReport]) {
     }
 }
 
+/// The CSV of `--held-out-csv`, in the form of `predict --csv` with a first `split` column.
+fn held_out_csv(
+    rows: &[train::HeldOutRow],
+    roof: Option<&dyn analytical::Roofline>,
+) -> Result<String, String> {
+    let Some(first) = rows.first() else {
+        return super::predict::rows_csv(&[], Some(&[]), &[], roof);
+    };
+    // Every evaluation scores the same predictors, in the same order.
+    let preds: Vec<(&str, Vec<f64>)> = (0..first.predictions.len())
+        .map(|p| {
+            let name = first.predictions[p].0.as_str();
+            let v = rows
+                .iter()
+                .map(|r| r.predictions.get(p).map_or(f64::NAN, |x| x.1))
+                .collect();
+            (name, v)
+        })
+        .collect();
+    let idx: Vec<(usize, &data::Sample)> = rows.iter().map(|r| (r.row, &r.sample)).collect();
+    let split: Vec<&str> = rows.iter().map(|r| r.split).collect();
+    super::predict::rows_csv(&idx, Some(&split), &preds, roof)
+}
+
 /// Run `dosa fit`.
 pub fn run(args: FitArgs) -> Result<i32, CliError> {
     let rates_ok = args.lr > 0.0
@@ -143,6 +172,9 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         ));
     }
     crate::util::check_writable_file(&args.output).map_err(CliError::Usage)?;
+    if let Some(p) = &args.held_out_csv {
+        crate::util::check_writable_file(p).map_err(CliError::Usage)?;
+    }
     super::require_file(&args.rtl)?;
     let samples =
         data::load_csv(&args.rtl, true).map_err(|e| CliError::Input(format!("error: {e}")))?;
@@ -183,11 +215,21 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         "fitting",
     );
     let tick = || bar.inc(1);
-    let model = train::fit_searched(&samples, &searched, &autos, roof.as_deref(), &opts, &tick)
-        .map_err(|e| CliError::Input(format!("error: {e}")))?;
+    let (model, rows) =
+        train::fit_with_rows(&samples, &searched, &autos, roof.as_deref(), &opts, &tick)
+            .map_err(|e| CliError::Input(format!("error: {e}")))?;
     bar.finish_and_clear();
+    // Render the CSV before writing anything, so a failure leaves no file behind.
+    let csv = match &args.held_out_csv {
+        Some(_) => Some(held_out_csv(&rows, roof.as_deref()).map_err(CliError::Input)?),
+        None => None,
+    };
     crate::emit::output::commit_file(&args.output, &model.to_json())
         .map_err(|e| CliError::write(&args.output, &e))?;
+    if let (Some(path), Some(text)) = (&args.held_out_csv, csv) {
+        crate::emit::output::commit_file(path, text.as_bytes())
+            .map_err(|e| CliError::write(path, &e))?;
+    }
     let held = &model.file.training.held_out;
     if args.json {
         let v = serde_json::json!({

@@ -30,16 +30,20 @@ pub struct PredictArgs {
     pub csv: Option<PathBuf>,
 }
 
-/// The per-row CSV of `--csv`: the layer, the mapping, the measured cycles, each predictor's
-/// cycles and the roofline's terms (empty without the analytical model).
-fn rows_csv(
-    samples: &[data::Sample],
+/// The per-row CSV of `predict --csv` and `fit --held-out-csv`: for each row its evaluation
+/// (a first `split` column when `split` is given), its index in its file, the layer, the
+/// mapping, the measured cycles, each predictor's cycles (`preds[p][k]` for the k-th row) and
+/// the roofline's terms (empty without the analytical model).
+pub(super) fn rows_csv(
+    rows: &[(usize, &data::Sample)],
+    split: Option<&[&str]>,
     preds: &[(&str, Vec<f64>)],
     roof: Option<&dyn analytical::Roofline>,
 ) -> Result<String, String> {
     use std::fmt::Write as _;
     let num = |x: f64| crate::util::finite_or(x, 0.0).to_string();
-    let mut out = String::from("row,layer,mapping,measured");
+    let mut out = String::from(if split.is_some() { "split," } else { "" });
+    out.push_str("row,layer,mapping,measured");
     for (name, _) in preds {
         let _ = write!(out, ",{name}");
     }
@@ -47,7 +51,10 @@ fn rows_csv(
         let _ = write!(out, ",roof_{t}");
     }
     out.push('\n');
-    for (i, s) in samples.iter().enumerate() {
+    for (k, &(i, s)) in rows.iter().enumerate() {
+        if let Some(sp) = split {
+            let _ = write!(out, "{},", sp[k]);
+        }
         let dims: Vec<String> = s.layer.dims.iter().map(|d| d.to_string()).collect();
         let _ = write!(
             out,
@@ -57,7 +64,7 @@ fn rows_csv(
             s.cycles.map(num).unwrap_or_default()
         );
         for (_, p) in preds {
-            let _ = write!(out, ",{}", num(p[i]));
+            let _ = write!(out, ",{}", num(p[k]));
         }
         let terms = match roof {
             Some(r) => r.terms(&s.layer, &s.mapping)?.map(num),
@@ -203,7 +210,8 @@ pub fn run(args: PredictArgs) -> Result<i32, CliError> {
     }
     let meas: Vec<f64> = samples.iter().map(|s| s.cycles.unwrap_or(1.0)).collect();
     if let Some(path) = &args.csv {
-        let text = rows_csv(&samples, &preds, roof.as_deref())
+        let rows: Vec<(usize, &data::Sample)> = samples.iter().enumerate().collect();
+        let text = rows_csv(&rows, None, &preds, roof.as_deref())
             .map_err(|e| CliError::Input(format!("error: {e}")))?;
         crate::emit::output::commit_file(path, text.as_bytes())
             .map_err(|e| CliError::write(path, &e))?;

@@ -294,20 +294,8 @@ fn folds(samples: &[Sample], split: Split, k: usize, rng: &mut Rng) -> Vec<Vec<u
 /// Held-out figures for one split: train each learned predictor without the held-out rows, test
 /// on them; the analytical figure is on the same rows. With `k_folds` > 1 every row is held out
 /// once (k-fold cross-validation, figures pooled over folds); otherwise one hold-out of
-/// `test_fraction`.
-pub fn evaluate_split(
-    samples: &[Sample],
-    roof: Option<&dyn Roofline>,
-    split: Split,
-    k_folds: usize,
-    opts: &FitOptions,
-    tick: &(dyn Fn() + Sync),
-) -> Result<SplitReport, String> {
-    Ok(held_out_predictions(samples, roof, split, k_folds, opts, tick)?.0)
-}
-
-/// Held-out rows and every predictor's predictions for them (in the order of the rows), with
-/// the report [`evaluate_split`] gives; for error analysis.
+/// `test_fraction`. Returns the report, the held-out rows and every predictor's predictions
+/// for them (in the order of the rows).
 #[allow(clippy::type_complexity)]
 pub fn held_out_predictions(
     samples: &[Sample],
@@ -465,7 +453,9 @@ pub fn fold_training(start: usize, len: usize, fold: &[usize], weight: usize) ->
 /// trained on. The searched rows' layers are dealt into `searched_folds` folds; each fold's rows
 /// are predicted by a model fitted on all random rows plus the other folds' searched rows
 /// (weighted by `searched_weight`). Returns the report on the searched rows and, when `autos`
-/// is not empty, on Gemmini's own tiles of the same held-out layers.
+/// is not empty, on Gemmini's own tiles of the same held-out layers, and the searched rows'
+/// held-out predictions.
+#[allow(clippy::type_complexity)]
 pub fn evaluate_searched(
     train: &[Sample],
     searched: &[Sample],
@@ -473,7 +463,7 @@ pub fn evaluate_searched(
     roof: Option<&dyn Roofline>,
     opts: &FitOptions,
     tick: &(dyn Fn() + Sync),
-) -> Result<(SplitReport, Option<SplitReport>), String> {
+) -> Result<(SplitReport, Option<SplitReport>, Vec<HeldOutRow>), String> {
     let (all, start, tests) = searched_folds(train, searched, opts)?;
     let mut rng = Rng::new(opts.seed ^ 0x5345).fork(1);
     // The tiler's rows of each fold: those whose layer is in the fold.
@@ -494,6 +484,7 @@ pub fn evaluate_searched(
     let auto_meas: Vec<f64> = auto_test.iter().map(|&j| autos[j].cycles).collect();
     let mut acc = Vec::new();
     let mut auto_acc = Vec::new();
+    let mut preds = Vec::new();
     let mut predictors = vec![Predictor::Dnn];
     if let Some(r) = roof {
         let pred: Vec<f64> = test
@@ -501,6 +492,7 @@ pub fn evaluate_searched(
             .map(|&i| r.cycles(&all[i].layer, &all[i].mapping))
             .collect::<Result<_, _>>()?;
         acc.push(HeldOut::new("analytical", error_stats(&pred, &meas), None));
+        preds.push(("analytical".to_string(), pred));
         let sel: Vec<AutoRow> = auto_test.iter().map(|&j| autos[j].clone()).collect();
         let ap = predict_autos(&sel, None, roof)?;
         auto_acc.push(HeldOut::new(
@@ -539,6 +531,7 @@ pub fn evaluate_searched(
                 None,
             ));
         }
+        preds.push((p.name().to_string(), pred));
     }
     let n_layers = layer_count(&all, test.iter().copied());
     let report = SplitReport {
@@ -557,7 +550,43 @@ pub fn evaluate_searched(
         test_layers: n_layers,
         accuracy: auto_acc,
     });
-    Ok((report, auto))
+    let rows = held_out_rows("searched", &all, start, &test, &preds);
+    Ok((report, auto, rows))
+}
+
+/// One held-out row of an evaluation and every predictor's prediction of it, for error
+/// analysis (`dosa fit --held-out-csv`): the reports give the aggregate, these show where it
+/// comes from.
+#[derive(Clone, Debug)]
+pub struct HeldOutRow {
+    /// The evaluation: `layer`, `row` (random rows) or `searched` (layer-disjoint).
+    pub split: &'static str,
+    /// Index of the row in its own file (`--rtl` for `layer`/`row`, the searched rows for
+    /// `searched`).
+    pub row: usize,
+    pub sample: Sample,
+    /// `(predictor, predicted cycles)`, analytical first when available.
+    pub predictions: Vec<(String, f64)>,
+}
+
+/// The rows of one evaluation: `test[k]` of `samples` (its index in its file is `test[k] -
+/// offset`) with the k-th entry of every predictor's list.
+fn held_out_rows(
+    split: &'static str,
+    samples: &[Sample],
+    offset: usize,
+    test: &[usize],
+    preds: &[(String, Vec<f64>)],
+) -> Vec<HeldOutRow> {
+    test.iter()
+        .enumerate()
+        .map(|(k, &i)| HeldOutRow {
+            split,
+            row: i - offset,
+            sample: samples[i].clone(),
+            predictions: preds.iter().map(|(n, p)| (n.clone(), p[k])).collect(),
+        })
+        .collect()
 }
 
 /// Upper bound on progress ticks of a [`fit`] (epochs over all runs), for a progress bar.
@@ -617,6 +646,19 @@ pub fn fit_searched(
     opts: &FitOptions,
     tick: &(dyn Fn() + Sync),
 ) -> Result<LatencyModel, String> {
+    Ok(fit_with_rows(samples, searched, autos, roof, opts, tick)?.0)
+}
+
+/// [`fit_searched`], also returning every evaluation's held-out rows with their predictions
+/// (`dosa fit --held-out-csv`).
+pub fn fit_with_rows(
+    samples: &[Sample],
+    searched: &[Sample],
+    autos: &[AutoRow],
+    roof: Option<&dyn Roofline>,
+    opts: &FitOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<(LatencyModel, Vec<HeldOutRow>), String> {
     let Some(&default) = opts.predictors.first() else {
         return Err("no predictor to fit".into());
     };
@@ -637,24 +679,20 @@ pub fn fit_searched(
         return Err("every training row needs `target.gemmini_cycle`".into());
     }
     let mut held_out = Vec::new();
+    let mut rows = Vec::new();
     if opts.evaluate && (searched.is_empty() || !opts.searched_only) {
         for split in [Split::Layer, Split::Row] {
-            held_out.push(evaluate_split(
-                samples,
-                roof,
-                split,
-                opts.k_folds,
-                opts,
-                tick,
-            )?);
+            let (report, test, preds) =
+                held_out_predictions(samples, roof, split, opts.k_folds, opts, tick)?;
+            held_out.push(report);
+            rows.extend(held_out_rows(split.name(), samples, 0, &test, &preds));
         }
     }
     if opts.evaluate && !searched.is_empty() {
-        {
-            let (s, a) = evaluate_searched(samples, searched, autos, roof, opts, tick)?;
-            held_out.push(s);
-            held_out.extend(a);
-        }
+        let (s, a, r) = evaluate_searched(samples, searched, autos, roof, opts, tick)?;
+        held_out.push(s);
+        held_out.extend(a);
+        rows.extend(r);
     }
     let (all, start) = combine(samples, searched);
     let extra: Vec<usize> = (start..all.len()).collect();
@@ -685,7 +723,7 @@ pub fn fit_searched(
         .collect();
     layer_keys.sort_unstable();
     layer_keys.dedup();
-    LatencyModel::from_file(ModelFile {
+    let model = LatencyModel::from_file(ModelFile {
         format: FORMAT.into(),
         version: VERSION,
         default,
@@ -702,5 +740,6 @@ pub fn fit_searched(
             row_keys,
         },
         predictors,
-    })
+    })?;
+    Ok((model, rows))
 }
