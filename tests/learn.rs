@@ -289,36 +289,48 @@ fn dosa(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// The columns of `predict --csv` (and of `fit --held-out-csv` after its `split`).
+const ROW_COLUMNS: [&str; 11] = [
+    "row",
+    "layer",
+    "mapping",
+    "measured",
+    "analytical",
+    "dnn",
+    "both",
+    "roof_compute",
+    "roof_accumulator",
+    "roof_scratchpad",
+    "roof_dram",
+];
+
+/// The numbers of a `--csv` line after its quoted mapping.
+fn numbers_after_mapping(line: &str) -> Vec<f64> {
+    let (_, nums) = line.rsplit_once('"').unwrap();
+    nums.trim_start_matches(',')
+        .split(',')
+        .map(|x| x.parse().unwrap())
+        .collect()
+}
+
 /// `fit --held-out-csv`: one line per held-out row of each evaluation recorded in the model
 /// file, with finite predictions from which that record's MAPE is recomputed.
 fn held_out_csv_matches_the_record(csv: &Path, model: &Path, file_rows: usize) {
     let text = std::fs::read_to_string(csv).unwrap();
     let mut lines = text.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
+    assert_eq!(header[0], "split");
     assert_eq!(
-        header[..8],
-        [
-            "split",
-            "row",
-            "layer",
-            "mapping",
-            "measured",
-            "analytical",
-            "dnn",
-            "both"
-        ]
+        header[1..],
+        ROW_COLUMNS,
+        "the columns of `predict --csv` after `split`"
     );
     let mut by_split: std::collections::BTreeMap<String, Vec<Vec<f64>>> = Default::default();
     for line in lines {
         let (split, rest) = line.split_once(',').unwrap();
         let (row, _) = rest.split_once(',').unwrap();
         assert!(row.parse::<usize>().unwrap() < file_rows, "{line}");
-        let (_, nums) = line.rsplit_once('"').unwrap();
-        let nums: Vec<f64> = nums
-            .trim_start_matches(',')
-            .split(',')
-            .map(|x| x.parse().unwrap())
-            .collect();
+        let nums = numbers_after_mapping(line);
         assert!(nums.iter().all(|x| x.is_finite() && *x > 0.0), "{line}");
         by_split.entry(split.to_string()).or_default().push(nums);
     }
@@ -427,31 +439,11 @@ fn fit_and_predict_commands() {
     let table = std::fs::read_to_string(&rows_csv).unwrap();
     let mut lines = table.lines();
     let header: Vec<&str> = lines.next().unwrap().split(',').collect();
-    assert_eq!(
-        header,
-        [
-            "row",
-            "layer",
-            "mapping",
-            "measured",
-            "analytical",
-            "dnn",
-            "both",
-            "roof_compute",
-            "roof_accumulator",
-            "roof_scratchpad",
-            "roof_dram"
-        ]
-    );
+    assert_eq!(header, ROW_COLUMNS);
     let body: Vec<&str> = lines.collect();
     assert_eq!(body.len(), 128);
     for line in &body {
-        let (_, nums) = line.rsplit_once('"').unwrap();
-        let nums: Vec<f64> = nums
-            .trim_start_matches(',')
-            .split(',')
-            .map(|x| x.parse().unwrap())
-            .collect();
+        let nums = numbers_after_mapping(line);
         assert_eq!(nums.len(), 8, "{line}");
         assert!(nums.iter().all(|x| x.is_finite() && *x > 0.0), "{line}");
         let roof = nums[4..].iter().copied().fold(0.0, f64::max);

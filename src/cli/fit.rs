@@ -216,7 +216,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
     );
     let tick = || bar.inc(1);
     let (model, rows) =
-        train::fit_with_rows(&samples, &searched, &autos, roof.as_deref(), &opts, &tick)
+        train::fit_searched(&samples, &searched, &autos, roof.as_deref(), &opts, &tick)
             .map_err(|e| CliError::Input(format!("error: {e}")))?;
     bar.finish_and_clear();
     // Render the CSV before writing anything, so a failure leaves no file behind.

@@ -631,27 +631,15 @@ pub fn fit(
     opts: &FitOptions,
     tick: &(dyn Fn() + Sync),
 ) -> Result<LatencyModel, String> {
-    fit_searched(samples, &[], &[], roof, opts, tick)
+    Ok(fit_searched(samples, &[], &[], roof, opts, tick)?.0)
 }
 
 /// Fit the model file `dosa fit` ships: held-out evaluations first (if asked: by layer and by
 /// row on `samples`, and, with searched rows, layer-disjoint on those and on Gemmini's own tiles
 /// `autos`), then each requested predictor's ensemble on all rows, searched rows weighted by
-/// [`FitOptions::searched_weight`].
+/// [`FitOptions::searched_weight`]. Also returns every evaluation's held-out rows with their
+/// predictions (`dosa fit --held-out-csv`).
 pub fn fit_searched(
-    samples: &[Sample],
-    searched: &[Sample],
-    autos: &[AutoRow],
-    roof: Option<&dyn Roofline>,
-    opts: &FitOptions,
-    tick: &(dyn Fn() + Sync),
-) -> Result<LatencyModel, String> {
-    Ok(fit_with_rows(samples, searched, autos, roof, opts, tick)?.0)
-}
-
-/// [`fit_searched`], also returning every evaluation's held-out rows with their predictions
-/// (`dosa fit --held-out-csv`).
-pub fn fit_with_rows(
     samples: &[Sample],
     searched: &[Sample],
     autos: &[AutoRow],
