@@ -139,15 +139,17 @@ fn held_out_csv(
     let Some(first) = rows.first() else {
         return super::predict::rows_csv(&[], Some(&[]), &[], roof);
     };
-    // Every evaluation scores the same predictors, in the same order.
+    // One column per predictor: every evaluation scores the same ones, in the same order.
+    let names = |r: &train::HeldOutRow| -> Vec<String> {
+        r.predictions.iter().map(|(n, _)| n.clone()).collect()
+    };
+    if rows.iter().any(|r| names(r) != names(first)) {
+        return Err("error: the evaluations scored different predictors".into());
+    }
     let preds: Vec<(&str, Vec<f64>)> = (0..first.predictions.len())
         .map(|p| {
-            let name = first.predictions[p].0.as_str();
-            let v = rows
-                .iter()
-                .map(|r| r.predictions.get(p).map_or(f64::NAN, |x| x.1))
-                .collect();
-            (name, v)
+            let v = rows.iter().map(|r| r.predictions[p].1).collect();
+            (first.predictions[p].0.as_str(), v)
         })
         .collect();
     let idx: Vec<(usize, &data::Sample)> = rows.iter().map(|r| (r.row, &r.sample)).collect();
