@@ -47,12 +47,19 @@ fn range(vals: impl Iterator<Item = f64>, log: bool) -> (f64, f64) {
     }
 }
 
+/// PNG bytes of an RGB buffer of [`SIZE`]: fast deflate with adaptive filters, deterministic.
 fn encode(buf: &[u8]) -> Result<Vec<u8>, String> {
-    use image::ImageEncoder;
+    let fail = |e: png::EncodingError| format!("PNG encoding failed: {e}");
     let mut out = Vec::new();
-    image::codecs::png::PngEncoder::new(&mut out)
-        .write_image(buf, SIZE.0, SIZE.1, image::ColorType::Rgb8)
-        .map_err(|e| format!("PNG encoding failed: {e}"))?;
+    let mut enc = png::Encoder::new(&mut out, SIZE.0, SIZE.1);
+    enc.set_color(png::ColorType::Rgb);
+    enc.set_depth(png::BitDepth::Eight);
+    enc.set_compression(png::Compression::Fast);
+    enc.set_filter(png::FilterType::Sub);
+    enc.set_adaptive_filter(png::AdaptiveFilterType::Adaptive);
+    enc.write_header()
+        .and_then(|mut w| w.write_image_data(buf))
+        .map_err(fail)?;
     Ok(out)
 }
 
