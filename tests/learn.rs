@@ -487,6 +487,20 @@ fn fit_and_predict_commands() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!none.exists());
+    // Held-out rows without held-out evaluations is a usage error, and writes neither file.
+    let none_csv = dir.join("none.csv");
+    let out = dosa(&[
+        "fit",
+        "--rtl",
+        c,
+        "-o",
+        none.to_str().unwrap(),
+        "--no-eval",
+        "--held-out-csv",
+        none_csv.to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!none.exists() && !none_csv.exists());
     let _ = std::fs::remove_dir_all(&dir);
 }
 
