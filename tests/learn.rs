@@ -501,6 +501,36 @@ fn fit_and_predict_commands() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!none.exists() && !none_csv.exists());
+    // The model and the held-out CSV are written together: a full disk at any write step
+    // leaves neither; past the last step both exist.
+    for k in 0.. {
+        let out = Command::new(env!("CARGO_BIN_EXE_dosa"))
+            .args([
+                "fit",
+                "--rtl",
+                c,
+                "-o",
+                none.to_str().unwrap(),
+                "--epochs",
+                "5",
+                "--hidden",
+                "4",
+                "--ensemble",
+                "1",
+                "--held-out-csv",
+                none_csv.to_str().unwrap(),
+            ])
+            .env("DOSA_FAULT", format!("enospc@{k}"))
+            .output()
+            .unwrap();
+        if out.status.success() {
+            assert!(k > 1, "the fault never hit a write step");
+            assert!(none.exists() && none_csv.exists());
+            break;
+        }
+        assert_eq!(out.status.code(), Some(3), "step {k}: {out:?}");
+        assert!(!none.exists() && !none_csv.exists(), "step {k} left a file");
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }
 

@@ -221,17 +221,16 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         train::fit_searched(&samples, &searched, &autos, roof.as_deref(), &opts, &tick)
             .map_err(|e| CliError::Input(format!("error: {e}")))?;
     bar.finish_and_clear();
-    // Render the CSV before writing anything, so a failure leaves no file behind.
-    let csv = match &args.held_out_csv {
-        Some(_) => Some(held_out_csv(&rows, roof.as_deref()).map_err(CliError::Input)?),
-        None => None,
-    };
-    crate::emit::output::commit_file(&args.output, &model.to_json())
-        .map_err(|e| CliError::write(&args.output, &e))?;
-    if let (Some(path), Some(text)) = (&args.held_out_csv, csv) {
-        crate::emit::output::commit_file(path, text.as_bytes())
-            .map_err(|e| CliError::write(path, &e))?;
+    // The model and the held-out CSV are written together: a failure leaves neither.
+    let mut files = vec![(args.output.clone(), model.to_json())];
+    if let Some(path) = &args.held_out_csv {
+        let text = held_out_csv(&rows, roof.as_deref()).map_err(CliError::Input)?;
+        files.push((path.clone(), text.into_bytes()));
     }
+    crate::emit::output::commit_files(&files).map_err(|e| {
+        let names: Vec<String> = files.iter().map(|(p, _)| p.display().to_string()).collect();
+        CliError::write(std::path::Path::new(&names.join(", ")), &e)
+    })?;
     let held = &model.file.training.held_out;
     if args.json {
         let v = serde_json::json!({
