@@ -67,10 +67,10 @@ pub fn layer_key(l: &Layer) -> String {
 }
 
 impl AutoRow {
-    /// The (layer, mapping) pieces Gemmini runs for these tiles, as the `gemmini-default`
-    /// baseline scores them ([`crate::gemmini::tiler::hardware_pieces`] on the Gemmini template):
-    /// a predictor's cycles for the row are the sum over the pieces.
-    pub fn pieces(&self) -> Result<Vec<(Layer, Mapping)>, String> {
+    /// Gemmini's tiles as the one mapping the `gemmini-default` baseline scores
+    /// ([`crate::gemmini::tiler::auto_mapping`] on the Gemmini template): where a tile does not
+    /// divide its dim the last tile is partial, and the layer runs as the pieces of [`Self::pieces`].
+    pub fn mapping(&self) -> Result<Mapping, String> {
         use crate::gemmini::tiler::{self, ConvTiles, MatmulTiles, Tiles};
         let arch = crate::gemmini::rules::tile_arch(&crate::ir::gemmini_arch());
         let dim = tiler::gemmini_params(&arch).dim.max(1);
@@ -92,8 +92,15 @@ impl AutoRow {
                 kchs: c,
             })
         };
-        let pieces =
-            tiler::hardware_pieces(&self.layer, &tiles, &arch).map_err(|e| e.to_string())?;
+        tiler::auto_mapping(&self.layer, &tiles, &arch).map_err(|e| e.to_string())
+    }
+
+    /// The exact (layer, mapping) pieces Gemmini runs for these tiles (full tiles and the
+    /// partial last tile of each dim, [`crate::model::pieces`]): the analytical latency of the
+    /// row is the sum over them, as the cost model scores [`Self::mapping`].
+    pub fn pieces(&self) -> Result<Vec<(Layer, Mapping)>, String> {
+        let m = self.mapping()?;
+        let pieces = crate::model::pieces::pieces(&self.layer, &m).map_err(|e| e.to_string())?;
         Ok(pieces.into_iter().map(|p| (p.layer, p.mapping)).collect())
     }
 }

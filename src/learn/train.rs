@@ -395,7 +395,12 @@ fn weighted(base: impl Iterator<Item = usize>, extra: &[usize], weight: usize) -
     v
 }
 
-/// Predicted cycles of Gemmini's own tiles: the sum over the pieces the tiler runs.
+/// Predicted cycles of Gemmini's own tiles, as the search scores its `gemmini-default`
+/// baseline: the analytical latency is the sum over the pieces the tiler runs; a learned
+/// predictor sees the tiling as one run ([`AutoRow::mapping`], partial last tiles and all), so
+/// `both` multiplies that sum by its one correction for the whole mapping and `dnn` predicts the
+/// whole mapping. (Summing a learned prediction per piece would charge each edge piece the
+/// fixed costs of a separate small layer: it over-predicted these rows by up to 2x.)
 pub fn predict_autos(
     autos: &[AutoRow],
     model: Option<&Learned>,
@@ -403,15 +408,24 @@ pub fn predict_autos(
 ) -> Result<Vec<f64>, String> {
     let mut out = Vec::with_capacity(autos.len());
     for a in autos {
-        let pieces = a.pieces()?;
-        let pts: Vec<_> = pieces.iter().map(|(l, m)| (l, m)).collect();
-        let c: f64 = match (model, roof) {
-            (Some(m), _) => m.predict(&pts, roof)?.iter().sum(),
-            (None, Some(r)) => pts
-                .iter()
-                .map(|(l, m)| r.cycles(l, m))
-                .sum::<Result<f64, String>>()?,
-            (None, None) => return Err("no predictor to score the tiler's rows with".into()),
+        let analytical = || -> Result<f64, String> {
+            let r = roof.ok_or("no analytical model to score the tiler's rows with")?;
+            a.pieces()?.iter().map(|(l, m)| r.cycles(l, m)).sum()
+        };
+        let c = match model {
+            None => analytical()?,
+            Some(m) if m.predictor() == crate::ir::Predictor::Both => {
+                let r = roof.ok_or("the `both` predictor needs the analytical model")?;
+                let mapping = a.mapping()?;
+                let terms = super::analytical::log_terms(&r.terms(&a.layer, &mapping)?);
+                let k = m.correction_value(&a.layer, &mapping, Some(&terms))?;
+                let base = analytical()?;
+                crate::util::finite_or(base * k.exp(), base)
+            }
+            Some(m) => {
+                let mapping = a.mapping()?;
+                m.predict(&[(&a.layer, &mapping)], roof)?[0]
+            }
         };
         out.push(c);
     }
