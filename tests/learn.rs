@@ -345,10 +345,7 @@ fn held_out_csv_matches_the_record(csv: &Path, model: &Path, file_rows: usize) {
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model).unwrap()).unwrap();
     let held = record["training"]["held_out"].as_array().unwrap();
-    let scored: Vec<&serde_json::Value> = held
-        .iter()
-        .filter(|h| h["split"] != "gemmini-auto")
-        .collect();
+    let scored: Vec<&serde_json::Value> = held.iter().collect();
     assert_eq!(scored.len(), by_split.len(), "{by_split:?}");
     for h in scored {
         let rows = &by_split[h["split"].as_str().unwrap()];
@@ -363,6 +360,77 @@ fn held_out_csv_matches_the_record(csv: &Path, model: &Path, file_rows: usize) {
             let want = acc["mape"].as_f64().unwrap();
             assert!((mape - want).abs() < 1e-6 * want.max(1.0), "{h} vs {mape}");
         }
+    }
+}
+
+/// `fit --searched` over two files (the searched file cut in two): the layer-disjoint
+/// evaluation and Gemmini's own tiles of the same layers are both in `--held-out-csv`, each
+/// reproducing its recorded MAPE, with rows numbered over both files so that a tiler row names
+/// the searched row measured on the same line.
+#[test]
+fn fit_searched_writes_both_searched_evaluations() {
+    let dir = tmp_dir("searched");
+    let text = std::fs::read_to_string(rtl_csv()).unwrap();
+    let mut lines = text.lines();
+    let header = lines.next().unwrap();
+    let mut small = format!("{header}\n");
+    for l in lines.step_by(20) {
+        small.push_str(l);
+        small.push('\n');
+    }
+    let csv = dir.join("small.csv");
+    std::fs::write(&csv, &small).unwrap();
+    let searched = std::fs::read_to_string(searched_csv()).unwrap();
+    let mut s_lines = searched.lines();
+    let s_header = s_lines.next().unwrap();
+    let s_rows: Vec<&str> = s_lines.collect();
+    let halves = [dir.join("s1.csv"), dir.join("s2.csv")];
+    for (path, rows) in halves.iter().zip([&s_rows[..40], &s_rows[40..]]) {
+        std::fs::write(path, format!("{s_header}\n{}\n", rows.join("\n"))).unwrap();
+    }
+    let (model, held) = (dir.join("m.json"), dir.join("held.csv"));
+    let out = dosa(&[
+        "fit",
+        "--rtl",
+        csv.to_str().unwrap(),
+        "--searched",
+        halves[0].to_str().unwrap(),
+        "--searched",
+        halves[1].to_str().unwrap(),
+        "--searched-only",
+        "-o",
+        model.to_str().unwrap(),
+        "--epochs",
+        "5",
+        "--hidden",
+        "4",
+        "--ensemble",
+        "1",
+        "--held-out-csv",
+        held.to_str().unwrap(),
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    held_out_csv_matches_the_record(&held, &model, s_rows.len());
+    let text = std::fs::read_to_string(&held).unwrap();
+    let mut layer_of = std::collections::BTreeMap::new();
+    let mut autos = Vec::new();
+    for line in text.lines().skip(1) {
+        let f: Vec<&str> = line.splitn(4, ',').collect();
+        match f[0] {
+            "searched" => {
+                layer_of.insert(f[1].to_string(), f[2].to_string());
+            }
+            "gemmini-auto" => autos.push((f[1].to_string(), f[2].to_string())),
+            other => panic!("unexpected split {other}"),
+        }
+    }
+    assert_eq!((layer_of.len(), autos.len()), (84, 84));
+    for (row, layer) in &autos {
+        assert_eq!(&layer_of[row], layer, "row {row}");
     }
 }
 

@@ -70,7 +70,7 @@ pub struct FitArgs {
     pub json: bool,
     /// Also write every held-out row of the evaluations (split, row, layer, mapping, measured,
     /// each predictor's held-out prediction, roofline terms) as CSV, to see where the figures
-    /// come from.
+    /// come from; with `--searched`, Gemmini's own tiles too (split `gemmini-auto`).
     #[arg(long, value_name = "FILE", conflicts_with = "no_eval")]
     pub held_out_csv: Option<PathBuf>,
 }
@@ -188,8 +188,12 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
             data::load_csv(p, true).map_err(err)?,
             data::load_auto(p).map_err(err)?,
         );
+        // Rows are numbered over all searched files, as the held-out CSV reports them.
+        autos.extend(auto.into_iter().map(|mut a| {
+            a.row += searched.len();
+            a
+        }));
         searched.extend(rows);
-        autos.extend(auto);
     }
     let roof = analytical::default_roofline();
     let opts = FitOptions {

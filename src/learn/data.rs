@@ -33,6 +33,9 @@ pub struct AutoRow {
     pub cycles: f64,
     /// The layer's group, as in the file's [`Sample`]s.
     pub group: usize,
+    /// Index of its row among the file's data rows (the row of the searched mapping measured
+    /// on the same line).
+    pub row: usize,
 }
 
 /// Why an RTL file could not be used; `line` is 1-based as an editor shows it.
@@ -264,6 +267,7 @@ fn read_rows<R: std::io::Read>(
                     tiles,
                     cycles,
                     group,
+                    row: out.len(),
                 });
             }
         }

@@ -499,6 +499,7 @@ pub fn evaluate_searched(
     let mut acc = Vec::new();
     let mut auto_acc = Vec::new();
     let mut preds = Vec::new();
+    let mut auto_preds = Vec::new();
     let mut predictors = vec![Predictor::Dnn];
     if let Some(r) = roof {
         let pred: Vec<f64> = test
@@ -514,6 +515,7 @@ pub fn evaluate_searched(
             error_stats(&ap, &auto_meas),
             None,
         ));
+        auto_preds.push(("analytical".to_string(), ap));
         predictors.push(Predictor::Both);
     }
     predictors.retain(|p| opts.predictors.contains(p));
@@ -546,6 +548,7 @@ pub fn evaluate_searched(
             ));
         }
         preds.push((p.name().to_string(), pred));
+        auto_preds.push((p.name().to_string(), apred));
     }
     let n_layers = layer_count(&all, test.iter().copied());
     let report = SplitReport {
@@ -564,7 +567,21 @@ pub fn evaluate_searched(
         test_layers: n_layers,
         accuracy: auto_acc,
     });
-    let rows = held_out_rows("searched", &all, start, &test, &preds);
+    let mut rows = held_out_rows("searched", &all, start, &test, &preds);
+    for (k, &j) in auto_test.iter().enumerate() {
+        let a = &autos[j];
+        rows.push(HeldOutRow {
+            split: "gemmini-auto",
+            row: a.row,
+            sample: Sample {
+                layer: a.layer.clone(),
+                mapping: a.mapping()?,
+                cycles: Some(a.cycles),
+                group: a.group,
+            },
+            predictions: auto_preds.iter().map(|(n, p)| (n.clone(), p[k])).collect(),
+        });
+    }
     Ok((report, auto, rows))
 }
 
@@ -573,10 +590,12 @@ pub fn evaluate_searched(
 /// comes from.
 #[derive(Clone, Debug)]
 pub struct HeldOutRow {
-    /// The evaluation: `layer`, `row` (random rows) or `searched` (layer-disjoint).
+    /// The evaluation: `layer`, `row` (random rows), `searched` (layer-disjoint) or
+    /// `gemmini-auto` (Gemmini's own tiles of the same held-out layers).
     pub split: &'static str,
     /// Index of the row in its own file (`--rtl` for `layer`/`row`, the searched rows for
-    /// `searched`).
+    /// `searched` and `gemmini-auto`, whose rows carry both measurements). A `gemmini-auto`
+    /// row's mapping is the tiling as one mapping ([`AutoRow::mapping`]).
     pub row: usize,
     pub sample: Sample,
     /// `(predictor, predicted cycles)`, analytical first when available.
