@@ -297,6 +297,34 @@ fn dosa(args: &[&str]) -> std::process::Output {
         .unwrap()
 }
 
+/// Run `dosa`, which must succeed (its stderr is the failure message).
+fn dosa_ok(args: &[&str]) -> std::process::Output {
+    let out = dosa(args);
+    assert!(
+        out.status.success(),
+        "dosa {args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// A small RTL file in `dir`: the training file's header and every `step`-th row.
+fn small_rtl_csv(dir: &Path, step: usize) -> PathBuf {
+    let text = std::fs::read_to_string(rtl_csv()).unwrap();
+    let mut lines = text.lines();
+    let mut small = format!("{}\n", lines.next().unwrap());
+    for l in lines.step_by(step) {
+        small.push_str(l);
+        small.push('\n');
+    }
+    let csv = dir.join("small.csv");
+    std::fs::write(&csv, &small).unwrap();
+    csv
+}
+
+/// Training settings of `fit` runs that test the command, not the model: a few seconds.
+const TINY_FIT: [&str; 6] = ["--epochs", "5", "--hidden", "4", "--ensemble", "1"];
+
 /// The columns of `predict --csv` (and of `fit --held-out-csv` after its `split`).
 const ROW_COLUMNS: [&str; 11] = [
     "row",
@@ -370,16 +398,7 @@ fn held_out_csv_matches_the_record(csv: &Path, model: &Path, file_rows: usize) {
 #[test]
 fn fit_searched_writes_both_searched_evaluations() {
     let dir = tmp_dir("searched");
-    let text = std::fs::read_to_string(rtl_csv()).unwrap();
-    let mut lines = text.lines();
-    let header = lines.next().unwrap();
-    let mut small = format!("{header}\n");
-    for l in lines.step_by(20) {
-        small.push_str(l);
-        small.push('\n');
-    }
-    let csv = dir.join("small.csv");
-    std::fs::write(&csv, &small).unwrap();
+    let csv = small_rtl_csv(&dir, 20);
     let searched = std::fs::read_to_string(searched_csv()).unwrap();
     let mut s_lines = searched.lines();
     let s_header = s_lines.next().unwrap();
@@ -389,30 +408,25 @@ fn fit_searched_writes_both_searched_evaluations() {
         std::fs::write(path, format!("{s_header}\n{}\n", rows.join("\n"))).unwrap();
     }
     let (model, held) = (dir.join("m.json"), dir.join("held.csv"));
-    let out = dosa(&[
-        "fit",
-        "--rtl",
-        csv.to_str().unwrap(),
-        "--searched",
-        halves[0].to_str().unwrap(),
-        "--searched",
-        halves[1].to_str().unwrap(),
-        "--searched-only",
-        "-o",
-        model.to_str().unwrap(),
-        "--epochs",
-        "5",
-        "--hidden",
-        "4",
-        "--ensemble",
-        "1",
-        "--held-out-csv",
-        held.to_str().unwrap(),
-    ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
+    dosa_ok(
+        &[
+            &[
+                "fit",
+                "--rtl",
+                csv.to_str().unwrap(),
+                "--searched",
+                halves[0].to_str().unwrap(),
+                "--searched",
+                halves[1].to_str().unwrap(),
+                "--searched-only",
+                "-o",
+                model.to_str().unwrap(),
+                "--held-out-csv",
+                held.to_str().unwrap(),
+            ][..],
+            &TINY_FIT,
+        ]
+        .concat(),
     );
     held_out_csv_matches_the_record(&held, &model, s_rows.len());
     let text = std::fs::read_to_string(&held).unwrap();
@@ -437,21 +451,11 @@ fn fit_searched_writes_both_searched_evaluations() {
 #[test]
 fn fit_and_predict_commands() {
     let dir = tmp_dir("cli");
-    // A small CSV: header plus every 10th row.
-    let text = std::fs::read_to_string(rtl_csv()).unwrap();
-    let mut lines = text.lines();
-    let mut small = String::from(lines.next().unwrap());
-    small.push('\n');
-    for l in lines.step_by(10) {
-        small.push_str(l);
-        small.push('\n');
-    }
-    let csv = dir.join("small.csv");
-    std::fs::write(&csv, &small).unwrap();
+    let csv = small_rtl_csv(&dir, 10);
     let model = dir.join("m.json");
     let held = dir.join("held.csv");
     let (c, m) = (csv.to_str().unwrap(), model.to_str().unwrap());
-    let out = dosa(&[
+    let out = dosa_ok(&[
         "fit",
         "--rtl",
         c,
@@ -466,11 +470,6 @@ fn fit_and_predict_commands() {
         "--held-out-csv",
         held.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         stdout.contains("held out by layer") && stdout.contains("held out by row"),
@@ -478,12 +477,12 @@ fn fit_and_predict_commands() {
     );
     held_out_csv_matches_the_record(&held, &model, 128);
     // Predicting the training file says so.
-    let out = dosa(&["predict", "--rtl", c, "--model", m]);
+    let out = dosa_ok(&["predict", "--rtl", c, "--model", m]);
     assert!(String::from_utf8_lossy(&out.stderr)
         .contains("the model was trained on 128 of these 128 rows"));
     let plots = dir.join("plots");
     let rows_csv = dir.join("rows.csv");
-    let out = dosa(&[
+    let out = dosa_ok(&[
         "predict",
         "--rtl",
         c,
@@ -495,11 +494,6 @@ fn fit_and_predict_commands() {
         "--csv",
         rows_csv.to_str().unwrap(),
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
     let text = String::from_utf8_lossy(&out.stdout).to_string();
     let v: serde_json::Value = serde_json::from_str(&text).unwrap();
     assert_eq!(v["rows"], 128);
@@ -535,6 +529,7 @@ fn fit_and_predict_commands() {
 
     // Failing commands write nothing.
     let bad = dir.join("bad.csv");
+    let small = std::fs::read_to_string(&csv).unwrap();
     std::fs::write(&bad, small.replacen("L3[WIO]", "L3[WIO] K3", 1)).unwrap();
     let none = dir.join("none.json");
     let out = dosa(&[
@@ -587,15 +582,10 @@ fn fit_and_predict_commands() {
                 c,
                 "-o",
                 none.to_str().unwrap(),
-                "--epochs",
-                "5",
-                "--hidden",
-                "4",
-                "--ensemble",
-                "1",
                 "--held-out-csv",
                 none_csv.to_str().unwrap(),
             ])
+            .args(TINY_FIT)
             .env("DOSA_FAULT", format!("enospc@{k}"))
             .output()
             .unwrap();
