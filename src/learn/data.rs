@@ -70,10 +70,8 @@ pub fn layer_key(l: &Layer) -> String {
 }
 
 impl AutoRow {
-    /// Gemmini's tiles as the one mapping the `gemmini-default` baseline scores
-    /// ([`crate::gemmini::tiler::auto_mapping`] on the Gemmini template): where a tile does not
-    /// divide its dim the last tile is partial, and the layer runs as the pieces of [`Self::pieces`].
-    pub fn mapping(&self) -> Result<Mapping, String> {
+    /// The tiles in the tiler's own units, on the Gemmini template.
+    fn tiles(&self) -> (crate::gemmini::tiler::Tiles, crate::ir::Arch) {
         use crate::gemmini::tiler::{self, ConvTiles, MatmulTiles, Tiles};
         let arch = crate::gemmini::rules::tile_arch(&crate::ir::gemmini_arch());
         let dim = tiler::gemmini_params(&arch).dim.max(1);
@@ -95,15 +93,25 @@ impl AutoRow {
                 kchs: c,
             })
         };
-        tiler::auto_mapping(&self.layer, &tiles, &arch).map_err(|e| e.to_string())
+        (tiles, arch)
     }
 
-    /// The exact (layer, mapping) pieces Gemmini runs for these tiles (full tiles and the
-    /// partial last tile of each dim, [`crate::model::pieces`]): the analytical latency of the
-    /// row is the sum over them, as the cost model scores [`Self::mapping`].
+    /// Gemmini's tiles as the one mapping the `gemmini-default` baseline scores
+    /// ([`crate::gemmini::tiler::auto_mapping`]): where a tile does not divide its dim the last
+    /// tile is partial, and the layer runs as the pieces of [`Self::pieces`].
+    pub fn mapping(&self) -> Result<Mapping, String> {
+        let (tiles, arch) = self.tiles();
+        crate::gemmini::tiler::auto_mapping(&self.layer, &tiles, &arch).map_err(|e| e.to_string())
+    }
+
+    /// The exact (layer, mapping) pieces Gemmini runs for these tiles
+    /// ([`crate::gemmini::tiler::hardware_pieces`]: full tiles and the partial last tile of each
+    /// dim): the analytical latency of the row is the sum over them, as the cost model scores
+    /// [`Self::mapping`].
     pub fn pieces(&self) -> Result<Vec<(Layer, Mapping)>, String> {
-        let m = self.mapping()?;
-        let pieces = crate::model::pieces::pieces(&self.layer, &m).map_err(|e| e.to_string())?;
+        let (tiles, arch) = self.tiles();
+        let pieces = crate::gemmini::tiler::hardware_pieces(&self.layer, &tiles, &arch)
+            .map_err(|e| e.to_string())?;
         Ok(pieces.into_iter().map(|p| (p.layer, p.mapping)).collect())
     }
 }
