@@ -1,7 +1,10 @@
 //! Loading measured RTL latencies (`firesim/gemmini_rtl_train.csv` and files of the same form).
 //!
 //! Only the layer (`prob.*`), the mapping (`mapping.mapping`) and the measured cycles
-//! (`target.gemmini_cycle`) are read: the file's `arch.*` columns do not describe the RTL that ran.
+//! (`target.gemmini_cycle`) are read, plus Gemmini's own tiles where a file has them: the
+//! training file's `arch.*` columns are one fixed configuration that does not describe the RTL
+//! that ran, and in the searched file they change only with the search that produced a row (one
+//! set per network and predictor), too few configurations to learn from.
 
 use crate::ir::{parse_compact, Dim, Layer, LayerKind, Mapping};
 use std::collections::BTreeMap;
