@@ -216,6 +216,12 @@ fn compare_adds_bo_and_a_floor_no_method_beats() {
         names,
         ["search", "random", "bo", "gemmini-default", "floor (bound)"]
     );
+    // Each method's network latency (the comparison on cycles), none for the EDP floor.
+    for r in &rows[..4] {
+        let cycles: f64 = r.split_whitespace().nth(2).unwrap().parse().unwrap();
+        assert!(cycles.is_finite() && cycles > 0.0, "{r}");
+    }
+    assert_eq!(rows[4].split_whitespace().nth(3), Some("-"), "{}", rows[4]);
     for r in &rows {
         let vs_floor: f64 = r
             .split_whitespace()

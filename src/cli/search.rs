@@ -394,13 +394,15 @@ fn finish(
     Ok(0)
 }
 
-/// One row per method and the ratio of each method's EDP to the first's; with a `floor` (a lower
-/// bound on EDP), one more row for it and a column of every method's ratio to it, so a reader
-/// sees how much room is left.
+/// One row per method: its network latency (predicted RTL cycles under `--predictor both`, the
+/// comparison the research method headlines), its EDP and the ratio of its EDP to the first's;
+/// with a `floor` (a lower bound on EDP), one more row for it and a column of every method's
+/// ratio to it, so a reader sees how much room is left.
 pub fn comparison_table(reports: &[&Report], floor: Option<f64>) -> String {
     use std::fmt::Write as _;
     let ratio = |a: f64, b: f64| crate::util::finite_or(a / b, 0.0);
-    let mut o = String::from("method            evaluations   network EDP     vs first");
+    let mut o =
+        String::from("method            evaluations        cycles   network EDP     vs first");
     o.push_str(if floor.is_some() {
         "   vs floor\n"
     } else {
@@ -410,9 +412,10 @@ pub fn comparison_table(reports: &[&Report], floor: Option<f64>) -> String {
     for r in reports {
         let _ = write!(
             o,
-            "{:<16}  {:>11}  {:>12.4e}  {:>9.2}x",
+            "{:<16}  {:>11}  {:>12.4e}  {:>12.4e}  {:>9.2}x",
             r.method,
             r.evaluations,
+            crate::util::finite_or(r.network.latency_cycles, 0.0),
             r.network.edp,
             ratio(r.network.edp, base)
         );
@@ -427,8 +430,9 @@ pub fn comparison_table(reports: &[&Report], floor: Option<f64>) -> String {
         let f = crate::util::finite_or(f, 0.0);
         let _ = writeln!(
             o,
-            "{:<16}  {:>11}  {:>12.4e}  {:>9.2}x  {:>9.2}x",
+            "{:<16}  {:>11}  {:>12}  {:>12.4e}  {:>9.2}x  {:>9.2}x",
             "floor (bound)",
+            "-",
             "-",
             f,
             ratio(f, base),
