@@ -133,8 +133,9 @@ pub struct SearchArgs {
     /// Trained latency model for `--predictor dnn|both` (default: models/gemmini-rtl.json).
     #[arg(long)]
     pub model: Option<PathBuf>,
-    /// Also run the random, bo and gemmini-default baselines at the same budget: one table (with
-    /// the EDP floor no design can beat under this model), one plot.
+    /// Also run the random, bo and gemmini-default baselines at the same budget: one table (each
+    /// method's network cycles and EDP, with the EDP floor no design can beat under this model),
+    /// one plot.
     #[arg(long)]
     pub compare: bool,
 }
