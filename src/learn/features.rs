@@ -169,6 +169,10 @@ pub const OFFSET: &str = "gemmini.log_reload_offset";
 const DMA_BYTES_PER_CYCLE: f64 = 16.0;
 /// Sharpness of the smooth maximum in the roofline proxy.
 const ROOF_K: f64 = 4.0;
+/// `DIM` of the built-in Gemmini (the RTL the data was measured on): the lanes of its array and
+/// the words of one DMA row. Features are constants of that machine, so they read it here; a
+/// test checks it against [`crate::gemmini`]'s own parameters.
+const GEMMINI_DIM: f64 = 16.0;
 
 /// Sharpness of the smooth maximum used for the derived PE array side.
 const SMOOTH_MAX_K: f64 = 8.0;
@@ -207,7 +211,8 @@ pub fn even_kernel(layer: &Layer) -> f64 {
 }
 
 /// How much of Gemmini's array a layer's channels `d` (C or K) leave idle at best:
-/// `16 ceil(n / 16) / n` for `n` channels on the 16-wide array (1 when `n` is a multiple of 16).
+/// `DIM ceil(n / DIM) / n` for `n` channels on the DIM-wide array (1 when `n` is a multiple of
+/// DIM = 16).
 ///
 /// Why: layers with few input or output channels (a network's first and last layers) measure
 /// well above their analytical latency even after its own padding of the array's lanes (in the
@@ -217,7 +222,7 @@ pub fn even_kernel(layer: &Layer) -> f64 {
 /// 0.932 -> 0.935), and cross-validation by layer on the training file 44.2 % -> 43.3 %.
 pub fn channel_padding(layer: &Layer, d: Dim) -> f64 {
     let n = layer.dim(d).max(1) as f64;
-    (n / 16.0).ceil() * 16.0 / n
+    (n / GEMMINI_DIM).ceil() * GEMMINI_DIM / n
 }
 
 /// Whether a feature set includes the analytical roofline terms (`both`) or not (`dnn`).
@@ -391,14 +396,17 @@ pub fn compute<T: Num>(
         let tr = fills + tiles[k][t.index()];
         put(&|| format!("reuse.log_dram_{}", t.letter()), tr);
         traffic.push(tr);
-        // DMA moves rows of the innermost (contiguous) dim, at most 16 words each: a tile of
+        // DMA moves rows of the innermost (contiguous) dim, at most DIM words each: a tile of
         // few channels costs as many requests as a full one.
         let inner = match t {
             Tensor::I => cum(k, Dim::C),
             _ => cum(k, Dim::K),
         };
-        let per_row =
-            lse(&[T::cst(0.0), (inner - T::cst(16f64.ln())).scale(ROOF_K)]).scale(1.0 / ROOF_K);
+        let per_row = lse(&[
+            T::cst(0.0),
+            (inner - T::cst(GEMMINI_DIM.ln())).scale(ROOF_K),
+        ])
+        .scale(1.0 / ROOF_K);
         let r = tr - inner + per_row;
         put(&|| format!("dma.log_rows_{}", t.letter()), r);
         rows.push(r);
@@ -644,6 +652,11 @@ mod tests {
     /// the example's C = 3 input layer gets its feature under that name.
     #[test]
     fn channel_padding_of_few_and_whole_channels() {
+        let arch = crate::gemmini::rules::tile_arch(&crate::ir::gemmini_arch());
+        assert_eq!(
+            crate::gemmini::tiler::gemmini_params(&arch).dim as f64,
+            GEMMINI_DIM
+        );
         let l = |c, k| Layer::conv("c", [3, 3, 8, 8, c, k, 1], 1, 1);
         assert_eq!(channel_padding(&l(1, 64), Dim::C), 16.0);
         assert_eq!(channel_padding(&l(1, 64), Dim::K), 1.0);
