@@ -338,29 +338,30 @@ pub fn compute<T: Num>(
 
     // Cumulative log tile per dim through level l (temporal and spatial).
     let cum = |l: usize, d: Dim| sum((0..=l).flat_map(|k| [lt(k, d), ls(k, d)]));
+    // Log extent of the input window along one image axis at level l: the columns
+    // (`P`, `R`, W stride) or the rows (`Q`, `S`, H stride).
+    let window = |l: usize, cols: bool| -> T {
+        let (outer, filt, stride, dil) = if cols {
+            (Dim::P, Dim::R, layer.wstride, layer.wdilation)
+        } else {
+            (Dim::Q, Dim::S, layer.hstride, layer.hdilation)
+        };
+        let (st, di) = (stride as f64, dil as f64);
+        let x =
+            cum(l, outer).exp().scale(st) + cum(l, filt).exp().scale(di) + T::cst(1.0 - st - di);
+        if x.value() > 1e-6 {
+            x.ln()
+        } else {
+            T::cst(1e-6f64.ln())
+        }
+    };
     let tile = |l: usize, t: Tensor| -> T {
         match t {
             Tensor::W | Tensor::O => sum(Dim::ALL
                 .into_iter()
                 .filter(|d| d.indexes(t))
                 .map(|d| cum(l, d))),
-            Tensor::I => {
-                let win = |outer: Dim, filt: Dim, stride: u64, dil: u64| -> T {
-                    let (st, di) = (stride as f64, dil as f64);
-                    let x = cum(l, outer).exp().scale(st)
-                        + cum(l, filt).exp().scale(di)
-                        + T::cst(1.0 - st - di);
-                    if x.value() > 1e-6 {
-                        x.ln()
-                    } else {
-                        T::cst(1e-6f64.ln())
-                    }
-                };
-                win(Dim::P, Dim::R, layer.wstride, layer.wdilation)
-                    + win(Dim::Q, Dim::S, layer.hstride, layer.hdilation)
-                    + cum(l, Dim::C)
-                    + cum(l, Dim::N)
-            }
+            Tensor::I => window(l, true) + window(l, false) + cum(l, Dim::C) + cum(l, Dim::N),
         }
     };
     let mut tiles = [[T::cst(0.0); 3]; INNER];
@@ -498,17 +499,7 @@ pub fn compute<T: Num>(
     let lpage = T::cst(PAGE_BYTES.ln());
     let lblock = T::cst(DMA_MAX_BYTES.ln());
     let t2 = |d: Dim| cum(2, d);
-    let span = |outer: Dim, filt: Dim, stride: u64, dil: u64| -> T {
-        let (st, di) = (stride as f64, dil as f64);
-        let x = t2(outer).exp().scale(st) + t2(filt).exp().scale(di) + T::cst(1.0 - st - di);
-        if x.value() > 1e-6 {
-            x.ln()
-        } else {
-            T::cst(1e-6f64.ln())
-        }
-    };
-    let icols = span(Dim::P, Dim::R, layer.wstride, layer.wdilation);
-    let irows = span(Dim::Q, Dim::S, layer.hstride, layer.hdilation);
+    let (icols, irows) = (window(2, true), window(2, false));
     let lk = T::cst(ldim[Dim::K.index()]);
     let wpages =
         iters3 + pos(t2(Dim::K) - lblock) + t2(Dim::R) + t2(Dim::S) + pos(t2(Dim::C) + lk - lpage);
