@@ -384,6 +384,9 @@ pub fn compute<T: Num>(
         );
     }
 
+    // Smooth `ln max(1, e^x)`: a count that cannot fall below one.
+    let pos = |x: T| lse(&[T::cst(0.0), x.scale(ROOF_K)]).scale(1.0 / ROOF_K);
+
     // --- reuse at DRAM: fills of each tensor's tile (MODEL.md section 5's stationarity rule) ---
     let keeper = |t: Tensor| if t == Tensor::O { 1 } else { 2 };
     let mut traffic = Vec::with_capacity(3);
@@ -413,11 +416,7 @@ pub fn compute<T: Num>(
             Tensor::I => cum(k, Dim::C),
             _ => cum(k, Dim::K),
         };
-        let per_row = lse(&[
-            T::cst(0.0),
-            (inner - T::cst(GEMMINI_DIM.ln())).scale(ROOF_K),
-        ])
-        .scale(1.0 / ROOF_K);
+        let per_row = pos(inner - T::cst(GEMMINI_DIM.ln()));
         let r = tr - inner + per_row;
         put(&|| format!("dma.log_rows_{}", t.letter()), r);
         rows.push(r);
@@ -495,7 +494,6 @@ pub fn compute<T: Num>(
     // kernel position and [`DMA_MAX_BYTES`] output channels) spans `C_t K` bytes; each input
     // row of the tile spans its columns' `C` bytes, once per block of input channels; each
     // output row is written once. A span shorter than a page still costs one.
-    let pos = |x: T| lse(&[T::cst(0.0), x.scale(ROOF_K)]).scale(1.0 / ROOF_K);
     let lpage = T::cst(PAGE_BYTES.ln());
     let lblock = T::cst(DMA_MAX_BYTES.ln());
     let t2 = |d: Dim| cum(2, d);
