@@ -373,9 +373,8 @@ fn held_out_csv_matches_the_record(csv: &Path, model: &Path, file_rows: usize) {
     let record: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(model).unwrap()).unwrap();
     let held = record["training"]["held_out"].as_array().unwrap();
-    let scored: Vec<&serde_json::Value> = held.iter().collect();
-    assert_eq!(scored.len(), by_split.len(), "{by_split:?}");
-    for h in scored {
+    assert_eq!(held.len(), by_split.len(), "{by_split:?}");
+    for h in held {
         let rows = &by_split[h["split"].as_str().unwrap()];
         assert_eq!(rows.len() as u64, h["test_rows"].as_u64().unwrap());
         for (col, acc) in h["accuracy"].as_array().unwrap().iter().enumerate() {
