@@ -67,19 +67,18 @@ def mape(pred, meas):
     return 100 * sum(abs(p - m) / m for p, m in zip(pred, meas)) / len(meas)
 
 
+def scratchpad_tile(levels):
+    """Each dim's extent at the scratchpad (levels 0-2, temporal x spatial)."""
+    return {d: math.prod(levels[lvl][0][d] * levels[lvl][1][d] for lvl in range(3)) for d in DIMS}
+
+
 def reload_cycles(row, levels):
     dims = {d: int(row["prob." + d]) for d in DIMS}
     stride = int(row["prob.Hstride"])
-
-    def tile(d):  # a dim's extent at the scratchpad (levels 0-2, temporal x spatial)
-        p = 1
-        for lvl in range(3):
-            p *= levels[lvl][0][d] * levels[lvl][1][d]
-        return p
-
-    w = tile("R") * tile("S") * tile("C") * tile("K")
-    i = (tile("C") * tile("N") * ((tile("P") - 1) * stride + tile("R"))
-         * ((tile("Q") - 1) * stride + tile("S")))
+    t = scratchpad_tile(levels)
+    w = t["R"] * t["S"] * t["C"] * t["K"]
+    i = (t["C"] * t["N"] * ((t["P"] - 1) * stride + t["R"])
+         * ((t["Q"] - 1) * stride + t["S"]))
     iters = math.prod(levels[3][0][d] for d in DIMS)
     outputs = dims["K"] * dims["P"] * dims["Q"] * dims["N"]
     return (iters * (w + i) + outputs) / 16

@@ -24,7 +24,7 @@ import sys
 from collections import defaultdict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from rtl_layer_factors import DIMS, parse, reload_cycles  # noqa: E402
+from rtl_layer_factors import DIMS, parse, reload_cycles, scratchpad_tile  # noqa: E402
 
 PAGE = 4096
 MAX_BYTES = 64
@@ -38,14 +38,7 @@ def cdiv(a, b):
 def counts(row, levels):
     dims = {d: int(row["prob." + d]) for d in DIMS}
     ws, hs = int(row["prob.Wstride"]), int(row["prob.Hstride"])
-
-    def tile(d):
-        p = 1
-        for lvl in range(3):
-            p *= levels[lvl][0][d] * levels[lvl][1][d]
-        return p
-
-    t = {d: tile(d) for d in DIMS}
+    t = scratchpad_tile(levels)
     iters = math.prod(levels[3][0][d] for d in DIMS)
     out_iters = math.prod(levels[3][0][d] for d in "PQKN")
     icols = (t["P"] - 1) * ws + t["R"]
