@@ -21,7 +21,7 @@ pub fn standardise(v: f64, mean: f64, scale: f64) -> f64 {
 /// Identifies the file kind.
 pub const FORMAT: &str = "dosa-latency-model";
 /// Bumped whenever features or the file layout change; older files are refused.
-pub const VERSION: u32 = 4;
+pub const VERSION: u32 = 5;
 
 /// Held-out figures of one split, stored in the model file for the record.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
