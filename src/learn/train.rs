@@ -66,9 +66,9 @@ pub struct FitOptions {
 
 /// Default copies of each searched row in training: measured on the layer-disjoint score of
 /// `gemmini_rtl_searched.csv` (seed 0, `both` MAPE: weight 8 23 %, 32 18 %, 128 15 %; with the
-/// harness offset, mean of seeds 0, 1, 3: 64 16.5 %, 128 16.3 %, 256 15.4 %, 512 at seeds 0, 1
-/// 15.5 % against 14.8 %): the random rows (other arrays, poorly utilised) teach corrections
-/// that do not hold for searched mappings, so the searched rows must dominate the loss.
+/// harness offset, mean of seeds 0 and 1: 64 16.5 %, 128 15.2 %, 256 14.8 %, 512 15.5 %): the
+/// random rows (poorly utilised) teach corrections that do not all hold for searched mappings,
+/// so the searched rows must dominate the loss.
 pub const SEARCHED_WEIGHT: usize = 256;
 /// Default rows per epoch ([`TrainConfig::epoch_rows`]) when searched rows are repeated.
 pub const EPOCH_ROWS: usize = 2048;
