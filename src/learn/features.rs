@@ -627,9 +627,9 @@ fn index_of(set: Set, name: &str) -> usize {
         .unwrap_or_else(|| panic!("every feature set has `{name}`"))
 }
 
-/// Position of [`OFFSET`]: `ln(1 + reload / base)`, added to the network's output so that a
-/// prediction is `exp(base) x (1 + reload / base) x exp(network)`: the network learns what is
-/// left after Gemmini's tile reloads.
+/// Position of [`OFFSET`]: `ln(model / base)`, added to the network's output so that a
+/// prediction is `model x exp(network)`: the network learns what is left after the physical
+/// model of the measurement.
 pub fn offset_index(set: Set) -> usize {
     index_of(set, OFFSET)
 }

@@ -387,7 +387,7 @@ impl Learned {
         self.log_output(y / k, x[self.offset])
     }
 
-    /// The model's log output from the ensemble's mean raw output and the row's reload offset:
+    /// The model's log output from the ensemble's mean raw output and the row's physical offset:
     /// the one formula [`Learned::output_raw`] and [`Learned::predict_rows`] share.
     fn log_output(&self, net_mean: f64, offset: f64) -> f64 {
         net_mean * self.file.target_std + self.file.target_mean + self.file.log_shift + offset

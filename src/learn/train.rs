@@ -98,7 +98,7 @@ impl Default for FitOptions {
 struct Prepared {
     x: Array2<f64>,
     /// `ln cycles` minus the set's base feature (the analytical latency for `both`) and the
-    /// reload offset ([`super::features::offset_index`]).
+    /// physical offset ([`super::features::offset_index`]).
     y: Array1<f64>,
     analytical: Vec<f64>,
     set: Set,
