@@ -551,16 +551,9 @@ pub fn compute<T: Num>(
         for (k, name) in NAMES.iter().enumerate() {
             put(&|| format!("roof.log_{name}"), r[k]);
         }
-        let (mut best, mut arg) = (f64::NEG_INFINITY, 0);
-        for (k, x) in r.iter().enumerate() {
-            if x.value() > best {
-                best = x.value();
-                arg = k;
-            }
-        }
-        put(&|| BASE_BOTH.into(), r[arg]);
+        base = hard_max(r);
+        put(&|| BASE_BOTH.into(), base);
         put(&|| "roof.log_smooth_max".into(), lse(r));
-        base = r[arg];
         bound = hard_max(&[harness, r[1], r[2], r[3]]);
     }
 
