@@ -188,7 +188,7 @@ pub const BASE_BOTH: &str = "roof.log_max";
 /// product and load. Why: in the training file the analytical latency counts a mapping's
 /// spatial factors as the array it runs on, which the RTL does not (its array is always 16 x
 /// 16); within each matrix-multiply layer the emulated array explains the measured cycles with
-/// log-error spread 0.61 against 1.16 for the analytical latency, and as the offset it took
+/// log-error spread 0.63 against 1.16 for the analytical latency, and as the offset it took
 /// cross-validation by layer from 41.9 % to 31.2 % MAPE (Spearman 0.967 -> 0.977).
 pub const OFFSET: &str = "gemmini.log_harness_offset";
 /// Bytes per cycle of Gemmini's DMA (its 128-bit system bus), for the reload time of [`OFFSET`].
@@ -212,9 +212,9 @@ const DMA_MAX_BYTES: f64 = 64.0;
 
 /// Sharpness of the smooth maximum used for the derived PE array side.
 const SMOOTH_MAX_K: f64 = 8.0;
-/// Cycles of one tile call of Gemmini's library beyond its array work (see [`OFFSET`]). Fitted
-/// on the training file as one constant for both kinds of layer: 100-300 all score within 2 %
-/// MAPE of each other there (the matrix multiplies alone prefer 100, the convolutions 200).
+/// Cycles of one tile call of Gemmini's library beyond its array work (see [`OFFSET`]). Read off
+/// the training file as one constant for both kinds of layer (100 and 200 fit it about equally;
+/// 400 and more, or none, clearly worse).
 const TILE_CALL_CYCLES: f64 = 200.0;
 /// Cycles of one layer's call of Gemmini's library beyond its tiles (see [`OFFSET`]): the
 /// training file's smallest layer (256 MACs) measures 1222-1841 cycles.
