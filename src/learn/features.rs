@@ -495,27 +495,24 @@ pub fn compute<T: Num>(
     let ldim16 = T::cst(GEMMINI_DIM.ln());
     // `ln max(1, e^x)`, exact at integer points: a count of tiles or blocks is at least one.
     let one = |x: T| hard_max(&[T::cst(0.0), x]);
-    let harness = if is_matmul(layer) {
+    let matmul = is_matmul(layer);
+    let harness = if matmul {
         // The harness emulates a `pe x pe` array (`pe` = the mapping's larger spatial factor,
         // at most DIM) on the DIM x DIM one: each dim is padded to `pe`, tiled in `pe`-blocks
         // (at least one per tile), and each block product takes DIM cycles on the real array.
         let pe = hard_max(&[s_c, s_k]);
         let pe = hard_max(&[pe.scale(-1.0), ldim16.scale(-1.0)]).scale(-1.0);
         let (mut work, mut calls, mut tiles) = (ldim16, T::cst(0.0), [T::cst(0.0); 3]);
-        for (k, (dim, tile)) in [
-            (Dim::P, t2(Dim::P) + t2(Dim::N)),
-            (Dim::K, t2(Dim::K)),
-            (Dim::C, t2(Dim::C)),
+        // (log extent, log tile) of the product's I (= P N), J (= K) and K (= C).
+        let ld = |d: Dim| ldim[d.index()];
+        for (k, (lim, tile)) in [
+            (ld(Dim::P) + ld(Dim::N), t2(Dim::P) + t2(Dim::N)),
+            (ld(Dim::K), t2(Dim::K)),
+            (ld(Dim::C), t2(Dim::C)),
         ]
         .into_iter()
         .enumerate()
         {
-            let lim = ldim[dim.index()]
-                + if dim == Dim::P {
-                    ldim[Dim::N.index()]
-                } else {
-                    0.0
-                };
             let blocks = one(T::cst(lim) - pe);
             tiles[k] = one(tile - pe);
             let count = one(blocks - tiles[k]);
@@ -569,7 +566,7 @@ pub fn compute<T: Num>(
         T::cst(ln(layer.tensor_words(Tensor::O))),
     ]) - T::cst(DMA_BYTES_PER_CYCLE.ln());
     put(&|| "gemmini.log_reload".into(), reload);
-    let model = if is_matmul(layer) {
+    let model = if matmul {
         harness
     } else {
         lse(&[bound, reload])
@@ -712,6 +709,15 @@ mod tests {
         (l, m)
     }
 
+    /// The training file's 512 x 512 x 32 matrix multiply mapped with spatial C4 K4.
+    fn matmul_example() -> (Layer, Mapping) {
+        let l = Layer::matmul("m", 512, 512, 32);
+        let m =
+            parse_compact("L3[WIO] C16 K4 P2 - L2[WI] N1 K4X - L1[O] K2 C8 P2 C4X - L0[W] P128")
+                .unwrap();
+        (l, m)
+    }
+
     fn get(names: &[String], vals: &[f64], n: &str) -> f64 {
         vals[names
             .iter()
@@ -798,10 +804,7 @@ mod tests {
     /// block (P = 1), and spatial factors beyond 16 run at 16.
     #[test]
     fn matmul_harness_pads_to_the_emulated_array() {
-        let l = Layer::matmul("m", 512, 512, 32);
-        let m =
-            parse_compact("L3[WIO] C16 K4 P2 - L2[WI] N1 K4X - L1[O] K2 C8 P2 C4X - L0[W] P128")
-                .unwrap();
+        let (l, m) = matmul_example();
         let n = names(Set::MappingOnly);
         let mut v = Vec::new();
         values(&l, &m, None, &mut v);
@@ -849,10 +852,7 @@ mod tests {
         let (l, m) = example();
         jacobian_check(&l, &m);
         // A matrix multiply, through the emulated-array branch of the harness model.
-        let l = Layer::matmul("m", 512, 512, 32);
-        let m =
-            parse_compact("L3[WIO] C16 K4 P2 - L2[WI] N1 K4X - L1[O] K2 C8 P2 C4X - L0[W] P128")
-                .unwrap();
+        let (l, m) = matmul_example();
         jacobian_check(&l, &m);
     }
 
