@@ -572,6 +572,14 @@ fn exit_codes_are_one_per_kind_of_error() {
         (2, vec!["validate", "--timeloop", m]),
         (2, vec!["predict", "--rtl", m, "--model", m]),
         (2, vec!["fit", "--rtl", m, "-o", s(&model)]),
+        (
+            2,
+            vec!["fit", "--rtl", s(&csv), "-o", s(&model), "--huber", "-1"],
+        ),
+        (
+            2,
+            vec!["fit", "--rtl", s(&csv), "-o", s(&model), "--huber", "NaN"],
+        ),
         (2, vec!["search", tut, "--network", "tiny", "-o", u]),
         (2, vec!["search", tut, "--network", "tiny", "-o", f]),
         (2, vec!["emit", "timeloop", tut, "-o", f]),

@@ -47,11 +47,14 @@ pub struct FitArgs {
     #[arg(long, value_delimiter = ',', default_value = "16")]
     pub hidden: Vec<usize>,
     /// L2 penalty on the weights.
-    #[arg(long, default_value_t = 5e-2)]
+    #[arg(long, default_value_t = crate::learn::mlp::WEIGHT_DECAY)]
     pub weight_decay: f64,
     /// Adam step size.
     #[arg(long, default_value_t = 2e-3)]
     pub lr: f64,
+    /// Huber threshold of the loss, in log latency (e.g. 0.7: errors beyond a factor of 2 count linearly; 0: squared error). Robust to the few anomalous random rows, but costs the searched-row score (README).
+    #[arg(long, default_value_t = 0.0)]
+    pub huber: f64,
     /// Rows per epoch, drawn afresh each epoch from the (repeated) training rows (0: all of
     /// them): keeps the fit's time near that of the unrepeated data.
     #[arg(long, default_value_t = crate::learn::train::EPOCH_ROWS)]
@@ -162,7 +165,9 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
     let rates_ok = args.lr > 0.0
         && args.lr.is_finite()
         && args.weight_decay >= 0.0
-        && args.weight_decay.is_finite();
+        && args.weight_decay.is_finite()
+        && args.huber >= 0.0
+        && args.huber.is_finite();
     if args.hidden.is_empty()
         || args.hidden.contains(&0)
         || args.ensemble == 0
@@ -170,7 +175,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         || !rates_ok
     {
         return Err(CliError::Usage(
-            "--hidden widths, --ensemble, --epochs and --lr must be positive, --weight-decay not negative".into(),
+            "--hidden widths, --ensemble, --epochs and --lr must be positive, --weight-decay and --huber not negative".into(),
         ));
     }
     crate::util::check_writable_file(&args.output).map_err(CliError::Usage)?;
@@ -212,6 +217,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
             weight_decay: args.weight_decay,
             lr: args.lr,
             epoch_rows: (args.epoch_rows > 0).then_some(args.epoch_rows),
+            huber: (args.huber > 0.0).then_some(args.huber),
             ..Default::default()
         },
         ..Default::default()

@@ -181,13 +181,16 @@ impl Mlp {
     }
 }
 
+/// Default L2 penalty ([`TrainConfig::weight_decay`]) of `dosa fit` and every training run.
+pub const WEIGHT_DECAY: f64 = 0.05;
+
 /// Settings of one training run.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TrainConfig {
     pub hidden: Vec<usize>,
     pub act: Activation,
     pub lr: f64,
-    /// L2 penalty on weights (not biases), added to the mean squared error.
+    /// L2 penalty on weights (not biases), added to the data loss.
     pub weight_decay: f64,
     pub batch: usize,
     pub max_epochs: usize,
@@ -198,6 +201,11 @@ pub struct TrainConfig {
     /// and the early stopping's clock, at the size of the unrepeated data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch_rows: Option<usize>,
+    /// Huber threshold of the data loss, in the units of the (standardised) target: errors
+    /// beyond it count linearly, so a handful of rows no model explains cannot dominate the fit
+    /// (`None`: squared error).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub huber: Option<f64>,
 }
 
 impl Default for TrainConfig {
@@ -206,11 +214,12 @@ impl Default for TrainConfig {
             hidden: vec![16],
             act: Activation::Tanh,
             lr: 2e-3,
-            weight_decay: 5e-2,
+            weight_decay: WEIGHT_DECAY,
             batch: 64,
             max_epochs: 1500,
             patience: 200,
             epoch_rows: None,
+            huber: None,
         }
     }
 }
@@ -247,9 +256,20 @@ impl Adam {
     }
 }
 
-fn mse(net: &Mlp, x: ArrayView2<f64>, y: &Array1<f64>) -> f64 {
+fn data_loss(net: &Mlp, x: ArrayView2<f64>, y: &Array1<f64>, huber: Option<f64>) -> f64 {
     let p = net.predict(x);
-    (&p - y).mapv(|d| d * d).mean().unwrap_or(0.0)
+    (&p - y)
+        .mapv(|d| huber_loss(d, huber))
+        .mean()
+        .unwrap_or(0.0)
+}
+
+/// Squared error, or with a threshold `h` its Huber form (continuous in value and slope).
+fn huber_loss(d: f64, h: Option<f64>) -> f64 {
+    match h {
+        Some(h) if d.abs() > h => h * (2.0 * d.abs() - h),
+        _ => d * d,
+    }
 }
 
 /// Gradients of the batch loss (MSE + weight decay) for every weight and bias, layer by layer.
@@ -258,6 +278,7 @@ fn gradients(
     x: ArrayView2<f64>,
     y: ArrayView2<f64>,
     wd: f64,
+    huber: Option<f64>,
 ) -> (Vec<Array2<f64>>, Vec<Array1<f64>>) {
     let n = x.nrows() as f64;
     let last = net.w.len() - 1;
@@ -273,7 +294,10 @@ fn gradients(
         pres.push(z);
         acts.push(a);
     }
-    let mut delta = (&acts[last + 1] - &y) * (2.0 / n);
+    let mut delta = (&acts[last + 1] - &y).mapv(|d| match huber {
+        Some(h) => d.clamp(-h, h),
+        None => d,
+    }) * (2.0 / n);
     let mut gw = vec![Array2::zeros((0, 0)); net.w.len()];
     let mut gb = vec![Array1::zeros(0); net.w.len()];
     for k in (0..net.w.len()).rev() {
@@ -335,7 +359,7 @@ pub fn train(
         for chunk in order[..take].chunks(cfg.batch.max(1)) {
             let xb = x.select(Axis(0), chunk);
             let yb = y2.select(Axis(0), chunk);
-            let (gw, gb) = gradients(&net, xb.view(), yb.view(), cfg.weight_decay);
+            let (gw, gb) = gradients(&net, xb.view(), yb.view(), cfg.weight_decay, cfg.huber);
             let mut o = 0;
             for k in 0..net.w.len() {
                 for (p, g) in net.w[k].iter().zip(gw[k].iter()) {
@@ -365,7 +389,7 @@ pub fn train(
         tick();
         match val {
             Some((xv, yv)) => {
-                let l = mse(&net, xv, yv);
+                let l = data_loss(&net, xv, yv, cfg.huber);
                 if l < best.best_loss {
                     best = TrainOutcome {
                         net: net.clone(),
@@ -382,7 +406,7 @@ pub fn train(
             }
             None => {
                 if epoch == cfg.max_epochs {
-                    let l = mse(&net, x, y);
+                    let l = data_loss(&net, x, y, cfg.huber);
                     best = TrainOutcome {
                         net: net.clone(),
                         best_epoch: epoch,
@@ -435,7 +459,7 @@ mod tests {
                 let l2: f64 = n.w.iter().map(|w| w.mapv(|v| v * v).sum()).sum();
                 (&p - &y.column(0)).mapv(|d| d * d).mean().unwrap() + wd * l2
             };
-            let (gw, gb) = gradients(&net, x.view(), y.view(), wd);
+            let (gw, gb) = gradients(&net, x.view(), y.view(), wd, None);
             let h = 1e-6;
             for k in 0..net.w.len() {
                 for idx in [(0, 0), (net.w[k].nrows() - 1, net.w[k].ncols() - 1)] {
@@ -477,6 +501,53 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn huber_gradient_matches_finite_differences_and_caps_outliers() {
+        let mut rng = Rng::new(4);
+        let net = Mlp::new(&[2, 3, 1], Activation::Tanh, &mut rng);
+        let x = Array2::from_shape_fn((5, 2), |_| rng.normal());
+        // Targets far from the outputs on some rows, so both branches of the loss are taken.
+        let y = Array2::from_shape_fn((5, 1), |(i, _)| if i % 2 == 0 { 6.0 } else { 0.1 });
+        let h = Some(0.5);
+        let loss = |n: &Mlp| {
+            let p = n.predict(x.view());
+            (&p - &y.column(0))
+                .mapv(|d| huber_loss(d, h))
+                .mean()
+                .unwrap()
+        };
+        let (gw, gb) = gradients(&net, x.view(), y.view(), 0.0, h);
+        let e = 1e-6;
+        for k in 0..net.w.len() {
+            let mut a = net.clone();
+            a.w[k][(0, 0)] += e;
+            let mut b = net.clone();
+            b.w[k][(0, 0)] -= e;
+            let fd = (loss(&a) - loss(&b)) / (2.0 * e);
+            assert!(
+                (fd - gw[k][(0, 0)]).abs() < 1e-6,
+                "w{k}: {fd} vs {}",
+                gw[k][(0, 0)]
+            );
+            let mut a = net.clone();
+            a.b[k][0] += e;
+            let mut b = net.clone();
+            b.b[k][0] -= e;
+            let fd = (loss(&a) - loss(&b)) / (2.0 * e);
+            assert!((fd - gb[k][0]).abs() < 1e-6, "b{k}: {fd} vs {}", gb[k][0]);
+        }
+        // Beyond the threshold the loss grows linearly: the output bias's gradient from one row
+        // is bounded by 2h / n whatever the error.
+        let one = |t: f64| {
+            let y1 = Array2::from_elem((1, 1), t);
+            gradients(&net, x.slice(ndarray::s![0..1, ..]), y1.view(), 0.0, h).1[1][0]
+        };
+        assert!((one(100.0) - one(1000.0)).abs() < 1e-12);
+        assert!((one(100.0).abs() - 1.0).abs() < 1e-12);
+        assert_eq!(huber_loss(0.3, h), 0.09);
+        assert_eq!(huber_loss(2.0, None), 4.0);
     }
 
     #[test]

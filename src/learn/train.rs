@@ -193,6 +193,12 @@ fn train_ensemble(
         }
     }
     let yz = (&y - ym) / ys;
+    // The Huber threshold is set in log space (a factor of e^h): in standardised units it would
+    // move with the spread of whichever rows dominate the fit.
+    let config = TrainConfig {
+        huber: opts.config.huber.map(|h| h / ys),
+        ..opts.config.clone()
+    };
     let seeds: Vec<Rng> = (0..opts.ensemble.max(1))
         .map(|m| rng.fork(m as u64))
         .collect();
@@ -211,7 +217,7 @@ fn train_ensemble(
                 xf.view(),
                 &yf,
                 Some((xs.view(), &ys_)),
-                &opts.config,
+                &config,
                 &mut r,
                 tick,
             );
