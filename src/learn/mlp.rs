@@ -201,9 +201,10 @@ pub struct TrainConfig {
     /// and the early stopping's clock, at the size of the unrepeated data.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub epoch_rows: Option<usize>,
-    /// Huber threshold of the data loss, in the units of the (standardised) target: errors
-    /// beyond it count linearly, so a handful of rows no model explains cannot dominate the fit
-    /// (`None`: squared error).
+    /// Huber threshold of the data loss: errors beyond it count linearly, so a handful of rows
+    /// no model explains cannot dominate the fit (`None`: squared error). [`train`] reads it in
+    /// the standardised target's units; `dosa fit` (and the config a model file records) gives
+    /// it in log latency, and each fit divides it by its target's spread.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub huber: Option<f64>,
 }
@@ -230,7 +231,7 @@ pub struct TrainOutcome {
     pub net: Mlp,
     /// Epoch (1-based) whose weights were kept.
     pub best_epoch: usize,
-    /// Validation loss (mean squared error, standardised) at that epoch; training loss without
+    /// Validation loss (the data loss, standardised) at that epoch; training loss without
     /// a validation set.
     pub best_loss: f64,
 }
@@ -272,7 +273,7 @@ fn huber_loss(d: f64, h: Option<f64>) -> f64 {
     }
 }
 
-/// Gradients of the batch loss (MSE + weight decay) for every weight and bias, layer by layer.
+/// Gradients of the batch loss (data loss + weight decay) for every weight and bias, layer by layer.
 fn gradients(
     net: &Mlp,
     x: ArrayView2<f64>,
