@@ -718,6 +718,13 @@ mod tests {
         (l, m)
     }
 
+    /// The mapping-only feature names and values of a layer and mapping (no roofline terms).
+    fn mapping_only(l: &Layer, m: &Mapping) -> (Vec<String>, Vec<f64>) {
+        let mut v = Vec::new();
+        values(l, m, None, &mut v);
+        (names(Set::MappingOnly), v)
+    }
+
     fn get(names: &[String], vals: &[f64], n: &str) -> f64 {
         vals[names
             .iter()
@@ -728,9 +735,7 @@ mod tests {
     #[test]
     fn values_of_the_model_md_example() {
         let (l, m) = example();
-        let names = names(Set::MappingOnly);
-        let mut v = Vec::new();
-        values(&l, &m, None, &mut v);
+        let (names, v) = mapping_only(&l, &m);
         assert_eq!(names.len(), v.len());
         let e = |n: &str| get(&names, &v, n).exp();
         assert!((e("f.L3.K") - 8.0).abs() < 1e-9);
@@ -761,9 +766,7 @@ mod tests {
     #[test]
     fn pages_count_each_row_group_and_its_span() {
         let (l, m) = example();
-        let names = names(Set::MappingOnly);
-        let mut v = Vec::new();
-        values(&l, &m, None, &mut v);
+        let (names, v) = mapping_only(&l, &m);
         let want = 224.0 * 49.0 + 224.0 * 13.0 + 224.0 * 4.0 * 1.75;
         let got = get(&names, &v, "gemmini.log_pages").exp();
         assert!((got / want - 1.0).abs() < 0.01, "{got} vs {want}");
@@ -805,9 +808,7 @@ mod tests {
     #[test]
     fn matmul_harness_pads_to_the_emulated_array() {
         let (l, m) = matmul_example();
-        let n = names(Set::MappingOnly);
-        let mut v = Vec::new();
-        values(&l, &m, None, &mut v);
+        let (n, mut v) = mapping_only(&l, &m);
         let want = 128.0
             * (64.0 * 2.0 * 8.0 * 16.0 + TILE_CALL_CYCLES + (64.0 * 8.0 + 8.0 * 2.0) * 16.0)
             + 512.0 * 32.0 / 16.0;
@@ -841,8 +842,7 @@ mod tests {
         assert_eq!(channel_padding(&l(64, 2), Dim::K), 8.0);
         assert_eq!(channel_padding(&l(24, 512), Dim::C), 32.0 / 24.0);
         let (l, m) = example();
-        let (n, mut v) = (names(Set::MappingOnly), Vec::new());
-        values(&l, &m, None, &mut v);
+        let (n, v) = mapping_only(&l, &m);
         assert!((get(&n, &v, "layer.log_pad_C") - (16.0f64 / 3.0).ln()).abs() < 1e-12);
         assert_eq!(get(&n, &v, "layer.log_pad_K"), 0.0);
     }
