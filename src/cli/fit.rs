@@ -52,10 +52,9 @@ pub struct FitArgs {
     /// Adam step size.
     #[arg(long, default_value_t = 2e-3)]
     pub lr: f64,
-    /// Huber threshold of the loss, in log latency (e.g. 0.7: errors beyond a factor of 2 count
-    /// linearly; 0: squared error). Robust to the few anomalous random rows, but costs the
-    /// searched-row score (README).
-    #[arg(long, default_value_t = 0.0)]
+    /// Huber threshold of the loss, in log latency (0.7: errors beyond a factor of 2 count
+    /// linearly; 0: squared error). Robust to the few anomalous random rows (README).
+    #[arg(long, default_value_t = crate::learn::mlp::HUBER)]
     pub huber: f64,
     /// Rows per epoch, drawn afresh each epoch from the (repeated) training rows (0: all of
     /// them): keeps the fit's time near that of the unrepeated data.

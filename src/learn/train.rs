@@ -80,6 +80,7 @@ impl Default for FitOptions {
             seed: 0,
             config: TrainConfig {
                 epoch_rows: Some(EPOCH_ROWS),
+                huber: Some(super::mlp::HUBER),
                 ..TrainConfig::default()
             },
             ensemble: 4,
