@@ -210,7 +210,7 @@ const PAGE_BYTES: f64 = 4096.0;
 /// Cycles of each DMA row of a convolution's output (one pixel's channels, at most DIM), a bound
 /// of [`OFFSET`]'s model like the array's work. Why: the searched rows of a layer with few output
 /// channels per DMA row but much output (a 1x1 conv to 2 channels, a 3x3 conv from 1 input
-/// channel) measure 2.5-6x their roofline; as this bound the model (no learning) goes from
+/// channel) measure up to 8x their roofline; as this bound the model (no learning) goes from
 /// Spearman 0.955 to 0.970 on the searched rows and leaves the training file's layer-held-out
 /// rows as they were (34.1 -> 34.2 % MAPE, offline; 15 and 30 fit worse).
 const WRITE_CYCLES: f64 = 20.0;
@@ -553,10 +553,9 @@ pub fn compute<T: Num>(
         calls + lse(&[per, T::cst(TILE_CALL_CYCLES.ln())])
     };
     put(&|| "gemmini.log_harness".into(), harness);
-    // What bounds a convolution besides its array time (for `dnn`: DRAM traffic); replaced by
-    // the roofline's own memory terms for `both` below.
-    // Gemmini writes a convolution's outputs one DMA row (a pixel's channels, at most DIM) at a
-    // time, [`WRITE_CYCLES`] each, alongside the array's work.
+    // What bounds a convolution besides its array time: its output writes (one DMA row per
+    // pixel and block of at most DIM channels, [`WRITE_CYCLES`] each) and, for `dnn`, DRAM
+    // traffic, which the roofline's own memory terms replace for `both` below.
     let lsum = |ds: &[Dim]| ds.iter().map(|d| ldim[d.index()]).sum::<f64>();
     let writes = T::cst(lsum(&[Dim::N, Dim::P, Dim::Q, Dim::K])) - t2(Dim::K)
         + one(t2(Dim::K) - ldim16)
