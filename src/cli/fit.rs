@@ -56,6 +56,11 @@ pub struct FitArgs {
     /// linearly; 0: squared error). Robust to the few anomalous random rows (README).
     #[arg(long, default_value_t = crate::learn::mlp::HUBER)]
     pub huber: f64,
+    /// Shrink of the learned correction toward the physical offset's model: `auto` fits it on
+    /// the members' held-out layers (what transfers to unseen layers), a number in 0..=1 fixes
+    /// it (1: none, the previous recipe).
+    #[arg(long, default_value = "auto", value_parser = parse_shrink)]
+    pub shrink: Shrink,
     /// Rows per epoch, drawn afresh each epoch from the (repeated) training rows (0: all of
     /// them): keeps the fit's time near that of the unrepeated data.
     #[arg(long, default_value_t = crate::learn::train::EPOCH_ROWS)]
@@ -161,6 +166,20 @@ fn held_out_csv(
     super::predict::rows_csv(&idx, Some(&split), &preds, roof)
 }
 
+/// `--shrink`: fitted (`auto`) or fixed.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Shrink(pub Option<f64>);
+
+fn parse_shrink(s: &str) -> Result<Shrink, String> {
+    if s == "auto" {
+        return Ok(Shrink(None));
+    }
+    match s.parse::<f64>() {
+        Ok(a) if (0.0..=1.0).contains(&a) => Ok(Shrink(Some(a))),
+        _ => Err(format!("`{s}` is not `auto` or a number in 0..=1")),
+    }
+}
+
 /// Run `dosa fit`.
 pub fn run(args: FitArgs) -> Result<i32, CliError> {
     let rates_ok = args.lr > 0.0
@@ -211,6 +230,7 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         searched_weight: args.searched_weight,
         searched_folds: args.searched_folds.max(2),
         searched_only: args.searched_only,
+        shrink: args.shrink.0,
         config: crate::learn::mlp::TrainConfig {
             hidden: args.hidden.clone(),
             act: args.activation,
@@ -252,10 +272,10 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         print_table(held);
-        let names: Vec<&str> = model
+        let names: Vec<String> = model
             .learned()
             .iter()
-            .map(|l| l.predictor().name())
+            .map(|l| format!("{} shrink {:.2}", l.predictor().name(), l.file.shrink))
             .collect();
         outln!(
             "wrote {} ({}; {} rows, {} of them searched)",

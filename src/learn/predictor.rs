@@ -116,6 +116,10 @@ pub struct ModelFile {
     pub predictors: Vec<LearnedFile>,
 }
 
+fn one() -> f64 {
+    1.0
+}
+
 /// One learned predictor's normalisation constants and networks.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct LearnedFile {
@@ -130,6 +134,12 @@ pub struct LearnedFile {
     pub target_std: f64,
     /// Added to the log output: the MAPE calibration fitted on the members' held-out rows.
     pub log_shift: f64,
+    /// The factor the network's standardised output is multiplied by, fitted with `log_shift`
+    /// on the members' held-out layers: how far the correction transfers to layers the network
+    /// never saw, so an over-confident correction is pulled back toward the physical offset's
+    /// model. 1 (no shrinking) in files written before it existed.
+    #[serde(default = "one")]
+    pub shrink: f64,
     /// Early-stopping epoch of each member.
     pub member_epochs: Vec<usize>,
     pub members: Vec<Vec<DenseJson>>,
@@ -323,8 +333,16 @@ impl Learned {
             .chain(&file.feature_scale)
             .all(|x| x.is_finite());
         let std_ok = file.target_std.is_finite() && file.target_std > 0.0;
-        if !finite || !file.target_mean.is_finite() || !std_ok || !file.log_shift.is_finite() {
-            return Err("the model's normalisation constants are not finite".into());
+        if !finite
+            || !file.target_mean.is_finite()
+            || !std_ok
+            || !file.log_shift.is_finite()
+            || !(0.0..=1.0).contains(&file.shrink)
+        {
+            return Err(
+                "the model's normalisation constants are not finite (or `shrink` is outside 0..=1)"
+                    .into(),
+            );
         }
         if file.members.is_empty() {
             return Err("the model has no networks".into());
@@ -377,7 +395,7 @@ impl Learned {
             for (i, (gi, gzi)) in g.iter_mut().zip(&gz).enumerate() {
                 let inside = z[i].abs() < Z_CLIP;
                 *gi = if inside {
-                    gzi * self.file.feature_scale[i] * self.file.target_std / k
+                    gzi * self.file.feature_scale[i] * self.file.target_std * self.file.shrink / k
                 } else {
                     0.0
                 };
@@ -390,7 +408,10 @@ impl Learned {
     /// The model's log output from the ensemble's mean raw output and the row's physical offset:
     /// the one formula [`Learned::output_raw`] and [`Learned::predict_rows`] share.
     fn log_output(&self, net_mean: f64, offset: f64) -> f64 {
-        net_mean * self.file.target_std + self.file.target_mean + self.file.log_shift + offset
+        self.file.shrink * net_mean * self.file.target_std
+            + self.file.target_mean
+            + self.file.log_shift
+            + offset
     }
 
     /// Shared body of the two gradient calls: (log correction, base feature) with the gradient
