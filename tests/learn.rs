@@ -572,6 +572,36 @@ fn fit_and_predict_commands() {
     ]);
     assert_eq!(out.status.code(), Some(2));
     assert!(!none.exists());
+    // `--shrink` outside 0..=1 is a usage error; a fixed shrink is what the file records.
+    let out = dosa(&[
+        "fit",
+        "--rtl",
+        c,
+        "-o",
+        none.to_str().unwrap(),
+        "--shrink",
+        "1.5",
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(!none.exists());
+    let fixed = dir.join("fixed.json");
+    let out = dosa_ok(&[
+        "fit",
+        "--rtl",
+        c,
+        "-o",
+        fixed.to_str().unwrap(),
+        "--no-eval",
+        "--epochs",
+        "5",
+        "--ensemble",
+        "1",
+        "--shrink",
+        "0.25",
+    ]);
+    assert!(String::from_utf8_lossy(&out.stdout).contains("both shrink 0.25, dnn shrink 0.25"));
+    let file: ModelFile = serde_json::from_slice(&std::fs::read(&fixed).unwrap()).unwrap();
+    assert!(file.predictors.iter().all(|p| p.shrink == 0.25));
     // Held-out rows without held-out evaluations is a usage error, and writes neither file.
     let none_csv = dir.join("none.csv");
     let out = dosa(&[
