@@ -258,16 +258,16 @@ fn train_ensemble(
     })
 }
 
-/// Shrink factors [`calibrate`] chooses from, most shrinking first.
+/// Steps of the grid [`calibrate`] searches for the shrink: 0, 1/20, ..., 1.
 const SHRINK_STEPS: usize = 20;
 
-/// The shrink `a` (`fixed`, or else a multiple of 1/[`SHRINK_STEPS`] in 0..=1) and log shift `c` minimising the
-/// mean of `|exp(e) - 1|` with `e = (a p - t) s + c` over the members' held-out `(output p,
-/// target t)` pairs in standardised units (`s` the target's spread): the MAPE-optimal
-/// calibration of the network's correction on layers it never saw (the members hold out whole
-/// layers, [`Split::Layer`]). Ties keep the larger `a`. Why: held out by layer, the correction
-/// learned from other layers over-reaches on searched mappings (README: with `a = 1` `both`
-/// ranked the searched rows below the physical offset's model alone).
+/// The shrink `a` (`fixed`, or else the best of [`SHRINK_STEPS`] + 1 steps in 0..=1) and the
+/// log shift `c` minimising the mean of `|exp(e) - 1|` with `e = (a p - t) s + c` over the
+/// members' held-out `(output p, target t)` pairs in standardised units (`s` the target's
+/// spread): the MAPE-optimal calibration of the network's correction on layers it never saw
+/// (the members hold out whole layers, [`Split::Layer`]). Ties keep the larger `a`. Why: held
+/// out by layer, the full correction over-reaches on searched mappings (README: with `a = 1`
+/// `both` ranked the searched rows below the physical offset's model alone).
 pub fn calibrate(held: &[(f64, f64)], spread: f64, fixed: Option<f64>) -> (f64, f64) {
     let grid: Vec<f64> = match fixed {
         Some(a) => vec![a],
