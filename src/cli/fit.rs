@@ -74,7 +74,7 @@ pub struct FitArgs {
     /// Skip the held-out evaluations (faster; the file then records none).
     #[arg(long)]
     pub no_eval: bool,
-    /// Print the held-out figures as JSON instead of a table.
+    /// Print the held-out figures and each predictor's shrink as JSON instead of a table.
     #[arg(long)]
     pub json: bool,
     /// Also write every held-out row of the evaluations (split, row, layer, mapping, measured,
@@ -264,9 +264,15 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
     })?;
     let held = &model.file.training.held_out;
     if args.json {
+        let predictors: Vec<serde_json::Value> = model
+            .learned()
+            .iter()
+            .map(|l| serde_json::json!({"name": l.predictor().name(), "shrink": l.file.shrink}))
+            .collect();
         let v = serde_json::json!({
             "rows": samples.len(),
             "searched_rows": searched.len(),
+            "predictors": predictors,
             "held_out": held
         });
         outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
