@@ -585,39 +585,30 @@ fn fit_and_predict_commands() {
     assert_eq!(out.status.code(), Some(2));
     assert!(!none.exists());
     let fixed = dir.join("fixed.json");
-    let out = dosa_ok(&[
-        "fit",
-        "--rtl",
-        c,
-        "-o",
-        fixed.to_str().unwrap(),
-        "--no-eval",
-        "--epochs",
-        "5",
-        "--ensemble",
-        "1",
-        "--shrink",
-        "0.25",
-    ]);
+    let quick_fit = |shrink: &str, extra: &[&str]| {
+        let mut args = vec![
+            "fit",
+            "--rtl",
+            c,
+            "-o",
+            fixed.to_str().unwrap(),
+            "--no-eval",
+            "--epochs",
+            "5",
+            "--ensemble",
+            "1",
+            "--shrink",
+            shrink,
+        ];
+        args.extend_from_slice(extra);
+        dosa_ok(&args)
+    };
+    let out = quick_fit("0.25", &[]);
     assert!(String::from_utf8_lossy(&out.stdout).contains("both shrink 0.25, dnn shrink 0.25"));
     let file: ModelFile = serde_json::from_slice(&std::fs::read(&fixed).unwrap()).unwrap();
     assert!(file.predictors.iter().all(|p| p.shrink == 0.25));
     // `--json` names each predictor's shrink too.
-    let out = dosa_ok(&[
-        "fit",
-        "--rtl",
-        c,
-        "-o",
-        fixed.to_str().unwrap(),
-        "--no-eval",
-        "--epochs",
-        "5",
-        "--ensemble",
-        "1",
-        "--shrink",
-        "0.5",
-        "--json",
-    ]);
+    let out = quick_fit("0.5", &["--json"]);
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["predictors"][0]["name"], "both");
     assert_eq!(v["predictors"][1]["shrink"], 0.5);
