@@ -53,7 +53,7 @@ pub struct FitArgs {
     #[arg(long, default_value_t = 2e-3)]
     pub lr: f64,
     /// Huber threshold of the loss, in log latency (0.7: errors beyond a factor of 2 count
-    /// linearly; 0: squared error). Robust to the few anomalous random rows (README).
+    /// linearly; 0: squared error). Robust to the few anomalous random rows (models/README.md).
     #[arg(long, default_value_t = crate::learn::mlp::HUBER)]
     pub huber: f64,
     /// Shrink of the learned correction toward the physical offset's model: `auto` fits it on

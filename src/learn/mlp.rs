@@ -187,7 +187,7 @@ pub const WEIGHT_DECAY: f64 = 0.02;
 /// a factor of about 2 count linearly). Why: a few random training rows measure 30-150x what
 /// any model says; with this and [`WEIGHT_DECAY`] cross-validation by layer scores 27.2 %
 /// against 30.1 % under squared error (weight decay 0.05), at 0.3 points of MAPE on the
-/// searched rows (README).
+/// searched rows (models/README.md).
 pub const HUBER: f64 = 0.7;
 
 /// Settings of one training run.

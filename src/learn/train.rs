@@ -266,8 +266,8 @@ const SHRINK_STEPS: usize = 20;
 /// members' held-out `(output p, target t)` pairs in standardised units (`s` the target's
 /// spread): the MAPE-optimal calibration of the network's correction on layers it never saw
 /// (the members hold out whole layers, [`Split::Layer`]). Ties keep the larger `a`. Why: held
-/// out by layer, the full correction over-reaches on searched mappings (README: with `a = 1`
-/// `both` ranked the searched rows below the physical offset's model alone).
+/// out by layer, the full correction over-reaches on searched mappings (models/README.md: with
+/// `a = 1` `both` ranked the searched rows below the physical offset's model alone).
 pub fn calibrate(held: &[(f64, f64)], spread: f64, fixed: Option<f64>) -> (f64, f64) {
     let grid: Vec<f64> = match fixed {
         Some(a) => vec![a],
