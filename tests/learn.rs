@@ -561,29 +561,14 @@ fn fit_and_predict_commands() {
     let out = dosa(&["predict", "--rtl", c, "--model", csv.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a model file"));
-    let out = dosa(&[
-        "fit",
-        "--rtl",
-        c,
-        "-o",
-        none.to_str().unwrap(),
-        "--predictor",
-        "analytical",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(!none.exists());
-    // `--shrink` outside 0..=1 is a usage error; a fixed shrink is what the file records.
-    let out = dosa(&[
-        "fit",
-        "--rtl",
-        c,
-        "-o",
-        none.to_str().unwrap(),
-        "--shrink",
-        "1.5",
-    ]);
-    assert_eq!(out.status.code(), Some(2));
-    assert!(!none.exists());
+    // Usage errors write nothing: `analytical` is no predictor to fit, and `--shrink` must be
+    // in 0..=1. A fixed shrink is what the file records (below).
+    for bad in [["--predictor", "analytical"], ["--shrink", "1.5"]] {
+        let o = none.to_str().unwrap();
+        let out = dosa(&[&["fit", "--rtl", c, "-o", o][..], &bad[..]].concat());
+        assert_eq!(out.status.code(), Some(2), "{bad:?}");
+        assert!(!none.exists());
+    }
     let fixed = dir.join("fixed.json");
     let quick_fit = |shrink: &str, extra: &[&str]| {
         let mut args = vec![
