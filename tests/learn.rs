@@ -561,11 +561,22 @@ fn fit_and_predict_commands() {
     let out = dosa(&["predict", "--rtl", c, "--model", csv.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("not a model file"));
-    // Usage errors write nothing: `analytical` is no predictor to fit, and `--shrink` must be
-    // in 0..=1. A fixed shrink is what the file records (below).
-    for bad in [["--predictor", "analytical"], ["--shrink", "1.5"]] {
+    // Usage errors write nothing: `analytical` is no predictor to fit, `--shrink` must be in
+    // 0..=1, `--seeds` positive and not without evaluations. A fixed shrink is what the file
+    // records (below).
+    for bad in [
+        ["--predictor", "analytical"],
+        ["--shrink", "1.5"],
+        ["--seeds", "0"],
+        ["--seeds", "2"],
+    ] {
         let o = none.to_str().unwrap();
-        let out = dosa(&[&["fit", "--rtl", c, "-o", o][..], &bad[..]].concat());
+        let no_eval: &[&str] = if bad[0] == "--seeds" && bad[1] != "0" {
+            &["--no-eval"]
+        } else {
+            &[]
+        };
+        let out = dosa(&[&["fit", "--rtl", c, "-o", o][..], &bad[..], no_eval].concat());
         assert_eq!(out.status.code(), Some(2), "{bad:?}");
         assert!(!none.exists());
     }
@@ -597,6 +608,62 @@ fn fit_and_predict_commands() {
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(v["predictors"][0]["name"], "both");
     assert_eq!(v["predictors"][1]["shrink"], 0.5);
+    // `--seeds 2` reports, per split and predictor, the mean and range of the two seeds'
+    // figures, each as a run at that seed alone scores it; the model is the first seed's.
+    let seeded = |extra: &[&str]| {
+        let o = fixed.to_str().unwrap();
+        let args = [
+            &["fit", "--rtl", c, "-o", o, "--json"][..],
+            &TINY_FIT,
+            extra,
+        ]
+        .concat();
+        let out = dosa_ok(&args);
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        (v, std::fs::read(&fixed).unwrap())
+    };
+    let (two, model_two) = seeded(&["--seed", "3", "--seeds", "2"]);
+    let (one, model_one) = seeded(&["--seed", "3"]);
+    let (next, _) = seeded(&["--seed", "4"]);
+    assert_eq!(model_two, model_one);
+    assert_eq!(two["held_out"], one["held_out"]);
+    assert_eq!(
+        (
+            two["seeds"]["first"].as_u64(),
+            two["seeds"]["last"].as_u64()
+        ),
+        (Some(3), Some(4))
+    );
+    let figures = two["seeds"]["figures"].as_array().unwrap();
+    let mut checked = 0;
+    for f in figures {
+        let at = |v: &serde_json::Value, key: &str| -> f64 {
+            let split = v["held_out"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|r| r["split"] == f["split"]);
+            let acc = split.unwrap()["accuracy"].as_array().unwrap();
+            let a = acc
+                .iter()
+                .find(|a| a["predictor"] == f["predictor"])
+                .unwrap();
+            a[key].as_f64().unwrap()
+        };
+        for key in ["mape", "spearman"] {
+            let (x, y) = (at(&one, key), at(&next, key));
+            let got = &f[key];
+            assert!(
+                (got["mean"].as_f64().unwrap() - (x + y) / 2.0).abs() < 1e-12,
+                "{f}"
+            );
+            assert_eq!(got["min"].as_f64().unwrap(), x.min(y), "{f}");
+            assert_eq!(got["max"].as_f64().unwrap(), x.max(y), "{f}");
+        }
+        checked += 1;
+    }
+    // Two splits of the random rows, three predictors each.
+    assert_eq!(checked, 6);
     // Held-out rows without held-out evaluations is a usage error, and writes neither file.
     let none_csv = dir.join("none.csv");
     let out = dosa(&[

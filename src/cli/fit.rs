@@ -6,6 +6,7 @@ use crate::learn::mlp::Activation;
 use crate::learn::predictor::SplitReport;
 use crate::learn::{analytical, data, train, FitOptions};
 use clap::Args;
+use serde::Serialize;
 use std::path::PathBuf;
 
 /// `dosa fit --rtl CSV -o MODEL [--predictor both,dnn] [--seed S]`
@@ -71,6 +72,12 @@ pub struct FitArgs {
     /// Cross-validate the held-out figures over this many folds (1: one 20% hold-out).
     #[arg(long, default_value_t = 1)]
     pub cv: usize,
+    /// Repeat the held-out evaluations at this many seeds (`--seed`, `--seed` + 1, ...) and
+    /// report each figure's mean, lowest and highest: other folds and initial weights move one
+    /// seed's Spearman on the searched rows by about 0.005, more than many a change being
+    /// compared. The model, its record and `--held-out-csv` are the first seed's.
+    #[arg(long, default_value_t = 1, conflicts_with = "no_eval")]
+    pub seeds: u64,
     /// Skip the held-out evaluations (faster; the file then records none).
     #[arg(long)]
     pub no_eval: bool,
@@ -140,6 +147,83 @@ pub fn print_table(reports: &[SplitReport]) {
     }
 }
 
+/// One held-out figure over the seeds of `--seeds`.
+#[derive(Debug, Serialize)]
+struct Spread {
+    mean: f64,
+    min: f64,
+    max: f64,
+}
+
+impl Spread {
+    fn of(v: &[f64]) -> Spread {
+        Spread {
+            mean: v.iter().sum::<f64>() / v.len().max(1) as f64,
+            min: v.iter().copied().fold(f64::INFINITY, f64::min),
+            max: v.iter().copied().fold(f64::NEG_INFINITY, f64::max),
+        }
+    }
+}
+
+/// A split's and predictor's figures over the seeds of `--seeds`.
+#[derive(Debug, Serialize)]
+struct OverSeeds {
+    split: String,
+    predictor: String,
+    mape: Spread,
+    median_ape: Spread,
+    spearman: Spread,
+}
+
+/// Each (split, predictor) of the first run, with its figures gathered over every run (the runs
+/// differ in seed only, so each holds the same splits and predictors).
+fn over_seeds(runs: &[Vec<SplitReport>]) -> Vec<OverSeeds> {
+    let mut out = Vec::new();
+    for r in &runs[0] {
+        for a in &r.accuracy {
+            let same = |run: &Vec<SplitReport>| {
+                run.iter()
+                    .filter(|x| x.split == r.split)
+                    .flat_map(|x| &x.accuracy)
+                    .find(|b| b.predictor == a.predictor)
+                    .map(|b| (b.mape, b.median_ape, b.spearman))
+            };
+            let v: Vec<(f64, f64, f64)> = runs.iter().filter_map(same).collect();
+            let col =
+                |f: fn(&(f64, f64, f64)) -> f64| Spread::of(&v.iter().map(f).collect::<Vec<_>>());
+            out.push(OverSeeds {
+                split: r.split.clone(),
+                predictor: a.predictor.clone(),
+                mape: col(|t| t.0),
+                median_ape: col(|t| t.1),
+                spearman: col(|t| t.2),
+            });
+        }
+    }
+    out
+}
+
+fn print_over_seeds(figures: &[OverSeeds], first: u64, last: u64) {
+    outln!("over seeds {first}-{last} (mean, lowest-highest):");
+    outln!(
+        "  {:<13} {:<11} {:>22} {:>24}",
+        "split",
+        "predictor",
+        "MAPE %",
+        "Spearman"
+    );
+    for f in figures {
+        let (m, s) = (&f.mape, &f.spearman);
+        outln!(
+            "  {:<13} {:<11} {:>22} {:>24}",
+            f.split,
+            f.predictor,
+            format!("{:.2} ({:.2}-{:.2})", m.mean, m.min, m.max),
+            format!("{:.4} ({:.4}-{:.4})", s.mean, s.min, s.max)
+        );
+    }
+}
+
 /// The CSV of `--held-out-csv`, in the form of `predict --csv` with a first `split` column.
 fn held_out_csv(
     rows: &[train::HeldOutRow],
@@ -192,12 +276,16 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         || args.hidden.contains(&0)
         || args.ensemble == 0
         || args.epochs == 0
+        || args.seeds == 0
         || !rates_ok
     {
         return Err(CliError::Usage(
-            "--hidden widths, --ensemble, --epochs and --lr must be positive, --weight-decay and --huber not negative".into(),
+            "--hidden widths, --ensemble, --epochs, --seeds and --lr must be positive, --weight-decay and --huber not negative".into(),
         ));
     }
+    let Some(last_seed) = args.seed.checked_add(args.seeds - 1) else {
+        return Err(CliError::Usage("--seed + --seeds - 1 overflows".into()));
+    };
     crate::util::check_writable_file(&args.output).map_err(CliError::Usage)?;
     if let Some(p) = &args.held_out_csv {
         crate::util::check_writable_file(p).map_err(CliError::Usage)?;
@@ -244,14 +332,26 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
         ..Default::default()
     };
     let bar = super::progress::bar(
-        train::planned_epochs(&opts, roof.is_some(), !searched.is_empty()),
+        train::planned_epochs(&opts, roof.is_some(), !searched.is_empty()) * args.seeds,
         "fitting",
     );
     let tick = || bar.inc(1);
+    let input = |e: String| CliError::Input(format!("error: {e}"));
     let (model, rows) =
         train::fit_searched(&samples, &searched, &autos, roof.as_deref(), &opts, &tick)
-            .map_err(|e| CliError::Input(format!("error: {e}")))?;
+            .map_err(input)?;
+    let mut runs = vec![model.file.training.held_out.clone()];
+    for seed in args.seed + 1..=last_seed {
+        let o = FitOptions {
+            seed,
+            ..opts.clone()
+        };
+        let (held, _) = train::evaluate(&samples, &searched, &autos, roof.as_deref(), &o, &tick)
+            .map_err(input)?;
+        runs.push(held);
+    }
     bar.finish_and_clear();
+    let spread = (args.seeds > 1).then(|| over_seeds(&runs));
     // The model and the held-out CSV are written together: a failure leaves neither.
     let mut files = vec![(args.output.clone(), model.to_json())];
     if let Some(path) = &args.held_out_csv {
@@ -269,15 +369,21 @@ pub fn run(args: FitArgs) -> Result<i32, CliError> {
             .iter()
             .map(|l| serde_json::json!({"name": l.predictor().name(), "shrink": l.file.shrink}))
             .collect();
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "rows": samples.len(),
             "searched_rows": searched.len(),
             "predictors": predictors,
             "held_out": held
         });
+        if let Some(sp) = &spread {
+            v["seeds"] = serde_json::json!({"first": args.seed, "last": last_seed, "figures": sp});
+        }
         outln!("{}", serde_json::to_string_pretty(&v).unwrap_or_default());
     } else {
         print_table(held);
+        if let Some(sp) = &spread {
+            print_over_seeds(sp, args.seed, last_seed);
+        }
         let names: Vec<String> = model
             .learned()
             .iter()

@@ -716,6 +716,36 @@ pub fn fit(
     Ok(fit_searched(samples, &[], &[], roof, opts, tick)?.0)
 }
 
+/// The held-out evaluations of [`fit_searched`] without its final fit: the random rows' two
+/// splits (unless `searched_only`) and the searched rows' layer-disjoint score, with every
+/// held-out row. Separate so that `dosa fit --seeds` can repeat them at other seeds.
+pub fn evaluate(
+    samples: &[Sample],
+    searched: &[Sample],
+    autos: &[AutoRow],
+    roof: Option<&dyn Roofline>,
+    opts: &FitOptions,
+    tick: &(dyn Fn() + Sync),
+) -> Result<(Vec<SplitReport>, Vec<HeldOutRow>), String> {
+    let mut held_out = Vec::new();
+    let mut rows = Vec::new();
+    if searched.is_empty() || !opts.searched_only {
+        for split in [Split::Layer, Split::Row] {
+            let (report, test, preds) =
+                held_out_predictions(samples, roof, split, opts.k_folds, opts, tick)?;
+            held_out.push(report);
+            rows.extend(held_out_rows(split.name(), samples, 0, &test, &preds));
+        }
+    }
+    if !searched.is_empty() {
+        let (s, a, r) = evaluate_searched(samples, searched, autos, roof, opts, tick)?;
+        held_out.push(s);
+        held_out.extend(a);
+        rows.extend(r);
+    }
+    Ok((held_out, rows))
+}
+
 /// Fit the model file `dosa fit` ships: held-out evaluations first (if asked: by layer and by
 /// row on `samples`, and, with searched rows, layer-disjoint on those and on Gemmini's own tiles
 /// `autos`), then each requested predictor's ensemble on all rows, searched rows weighted by
@@ -748,22 +778,11 @@ pub fn fit_searched(
     if searched.iter().chain(samples).any(|s| s.cycles.is_none()) {
         return Err("every training row needs `target.gemmini_cycle`".into());
     }
-    let mut held_out = Vec::new();
-    let mut rows = Vec::new();
-    if opts.evaluate && (searched.is_empty() || !opts.searched_only) {
-        for split in [Split::Layer, Split::Row] {
-            let (report, test, preds) =
-                held_out_predictions(samples, roof, split, opts.k_folds, opts, tick)?;
-            held_out.push(report);
-            rows.extend(held_out_rows(split.name(), samples, 0, &test, &preds));
-        }
-    }
-    if opts.evaluate && !searched.is_empty() {
-        let (s, a, r) = evaluate_searched(samples, searched, autos, roof, opts, tick)?;
-        held_out.push(s);
-        held_out.extend(a);
-        rows.extend(r);
-    }
+    let (held_out, rows) = if opts.evaluate {
+        evaluate(samples, searched, autos, roof, opts, tick)?
+    } else {
+        (Vec::new(), Vec::new())
+    };
     let (all, start) = combine(samples, searched);
     let extra: Vec<usize> = (start..all.len()).collect();
     let idx = weighted(0..start, &extra, opts.searched_weight);
