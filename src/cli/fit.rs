@@ -3,7 +3,7 @@
 use super::CliError;
 use crate::ir::Predictor;
 use crate::learn::mlp::Activation;
-use crate::learn::predictor::SplitReport;
+use crate::learn::predictor::{HeldOut, SplitReport};
 use crate::learn::{analytical, data, train, FitOptions};
 use clap::Args;
 use serde::Serialize;
@@ -181,22 +181,24 @@ fn over_seeds(runs: &[Vec<SplitReport>]) -> Vec<OverSeeds> {
     let mut out = Vec::new();
     for r in &runs[0] {
         for a in &r.accuracy {
-            let same = |run: &Vec<SplitReport>| {
-                run.iter()
-                    .filter(|x| x.split == r.split)
-                    .flat_map(|x| &x.accuracy)
-                    .find(|b| b.predictor == a.predictor)
-                    .map(|b| (b.mape, b.median_ape, b.spearman))
+            let found: Vec<&HeldOut> = runs
+                .iter()
+                .filter_map(|run| {
+                    run.iter()
+                        .filter(|x| x.split == r.split)
+                        .flat_map(|x| &x.accuracy)
+                        .find(|b| b.predictor == a.predictor)
+                })
+                .collect();
+            let col = |f: fn(&HeldOut) -> f64| {
+                Spread::of(&found.iter().map(|b| f(b)).collect::<Vec<_>>())
             };
-            let v: Vec<(f64, f64, f64)> = runs.iter().filter_map(same).collect();
-            let col =
-                |f: fn(&(f64, f64, f64)) -> f64| Spread::of(&v.iter().map(f).collect::<Vec<_>>());
             out.push(OverSeeds {
                 split: r.split.clone(),
                 predictor: a.predictor.clone(),
-                mape: col(|t| t.0),
-                median_ape: col(|t| t.1),
-                spearman: col(|t| t.2),
+                mape: col(|b| b.mape),
+                median_ape: col(|b| b.median_ape),
+                spearman: col(|b| b.spearman),
             });
         }
     }
