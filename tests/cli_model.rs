@@ -9,11 +9,12 @@ fn dosa(args: &[&str]) -> std::process::Output {
         .expect("runs")
 }
 
-fn tmp(name: &str) -> std::path::PathBuf {
-    let d = std::env::temp_dir().join(format!("dosa_cli_model_{}_{name}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch folder removed when the test ends, pass or fail.
+fn tmp(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("dosa_cli_model_{name}_"))
+        .tempdir()
+        .unwrap()
 }
 
 /// The reference CSV's header and its first `n` data lines.
@@ -33,7 +34,8 @@ fn validate_json_has_the_documented_shape_and_counts_bad_rows() {
     csv.push('\n');
     csv.push_str(&last.replacen("L3[WIO]", "L3[WIZ]", 1));
     csv.push('\n');
-    let dir = tmp("validate");
+    let scratch = tmp("validate");
+    let dir = scratch.path();
     let path = dir.join("rows.csv");
     std::fs::write(&path, csv).unwrap();
     let plots = dir.join("plots");
@@ -72,12 +74,12 @@ fn validate_json_has_the_documented_shape_and_counts_bad_rows() {
         let png = std::fs::read(plots.join(format!("validate_{m}.png"))).unwrap();
         assert!(png.starts_with(b"\x89PNG"));
     }
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
 fn validate_rejects_a_file_without_the_columns_and_writes_nothing() {
-    let dir = tmp("badcols");
+    let scratch = tmp("badcols");
+    let dir = scratch.path();
     let path = dir.join("bad.csv");
     std::fs::write(&path, "a,b\n1,2\n").unwrap();
     let plots = dir.join("plots");
@@ -97,7 +99,6 @@ fn validate_rejects_a_file_without_the_columns_and_writes_nothing() {
         dir.join("none.csv").to_str().unwrap(),
     ]);
     assert_eq!(out.status.code(), Some(2));
-    std::fs::remove_dir_all(&dir).unwrap();
 }
 
 #[test]
@@ -160,8 +161,8 @@ fn eval_reproduces_timeloop_rows_from_the_example() {
 /// A mapping that does not fit the architecture's fixed buffers is an error, not a silent resize.
 #[test]
 fn eval_refuses_mappings_beyond_fixed_buffers() {
-    let dir = tmp("eval-overflow");
-    std::fs::create_dir_all(&dir).unwrap();
+    let scratch = tmp("eval-overflow");
+    let dir = scratch.path();
     let f = dir.join("big.dosa");
     std::fs::write(
         &f,

@@ -22,11 +22,12 @@ fn samples() -> Vec<learn::Sample> {
     learn::load_csv(&rtl_csv(), true).expect("the RTL data loads")
 }
 
-fn tmp_dir(name: &str) -> PathBuf {
-    let d = std::env::temp_dir().join(format!("dosa-learn-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
+/// A scratch folder removed when the test ends, pass or fail.
+fn tmp_dir(name: &str) -> tempfile::TempDir {
+    tempfile::Builder::new()
+        .prefix(&format!("dosa-learn-{name}-"))
+        .tempdir()
+        .unwrap()
 }
 
 /// A small, fast configuration: enough to exercise every code path.
@@ -411,8 +412,9 @@ fn held_out_csv_matches_the_record(csv: &Path, model: &Path, file_rows: usize) {
 /// the searched row measured on the same line.
 #[test]
 fn fit_searched_writes_both_searched_evaluations() {
-    let dir = tmp_dir("searched");
-    let csv = small_rtl_csv(&dir, 20);
+    let scratch = tmp_dir("searched");
+    let dir = scratch.path();
+    let csv = small_rtl_csv(dir, 20);
     let searched = std::fs::read_to_string(searched_csv()).unwrap();
     let mut s_lines = searched.lines();
     let s_header = s_lines.next().unwrap();
@@ -464,8 +466,9 @@ fn fit_searched_writes_both_searched_evaluations() {
 
 #[test]
 fn fit_and_predict_commands() {
-    let dir = tmp_dir("cli");
-    let csv = small_rtl_csv(&dir, 10);
+    let scratch = tmp_dir("cli");
+    let dir = scratch.path();
+    let csv = small_rtl_csv(dir, 10);
     let model = dir.join("m.json");
     let held = dir.join("held.csv");
     let (c, m) = (csv.to_str().unwrap(), model.to_str().unwrap());
@@ -703,7 +706,6 @@ fn fit_and_predict_commands() {
         assert_eq!(out.status.code(), Some(3), "step {k}: {out:?}");
         assert!(!none.exists() && !none_csv.exists(), "step {k} left a file");
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// The searched-mapping score never trains on a layer it tests: every fold's training rows
