@@ -576,12 +576,14 @@ pub fn compute<T: Num>(
     }
 
     // --- Gemmini's tile reloads ---
-    // Gemmini's C library loads every DRAM iteration's input and weight tiles afresh (its tiles
-    // run one after another; nothing stays in the scratchpad from one to the next), where the
-    // cost model, like Timeloop, keeps a tile that does not change. The time of those loads at
-    // the DMA's bandwidth, added to the base: in the searched-mapping rows it explains why
-    // bert's 768x3072 matmul measures 1.01x its roofline at 24 DRAM iterations and 2.41x at 192
-    // (offline: base + reload alone scores 16.8 % MAPE there against 26.8 % for the roofline).
+    // Gemmini's C library loads every DRAM iteration's input and weight tiles afresh (each call
+    // is one command to the hardware conv loop, which loads all of the call's tiles; nothing
+    // carries over from one call to the next, and the data fit no overlap of the loads with the
+    // array work: `models/README.md`), where the cost model, like Timeloop, keeps a tile that
+    // does not change. The time of those loads at the DMA's bandwidth, added to the base: in the
+    // searched-mapping rows it explains why bert's 768x3072 matmul measures 1.01x its roofline
+    // at 24 DRAM iterations and 2.41x at 192 (offline: base + reload alone scores 16.8 % MAPE
+    // there against 26.8 % for the roofline).
     let reload = lse(&[
         iters3 + lse(&[w2, i2]),
         T::cst(ln(layer.tensor_words(Tensor::O))),
