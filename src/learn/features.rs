@@ -1022,6 +1022,14 @@ mod tests {
         // A matrix multiply, through the emulated-array branch of the harness model.
         let (l, m) = matmul_example();
         jacobian_check(&l, &m);
+        // The L2-miss count where no DRAM loop's tiles fit the cache, and where only some do.
+        let l = Layer::conv("bottleneck", [3, 3, 28, 28, 1024, 1024, 1], 1, 1);
+        for map in [
+            "L3[WIO] K64 Q2 P7 - L2[WI] N1 K16X - L1[O] S3 R3 C64 Q14 C16X - L0[W] P4",
+            "L3[WIO] Q7 S3 R3 K64 - L2[WI] N1 K16X - L1[O] Q2 C64 P4 C16X - L0[W] Q2 P7",
+        ] {
+            jacobian_check(&l, &parse_compact(map).unwrap());
+        }
     }
 
     fn jacobian_check(l: &Layer, m: &Mapping) {
