@@ -182,8 +182,9 @@ pub const BASE_BOTH: &str = "roof.log_max";
 /// The model: Gemmini's library runs a layer as one call per DRAM-level tile ([`TILE_CALL_CYCLES`]
 /// each, plus [`LAYER_CYCLES`] per layer) doing its array work, `DIM` cycles per block product
 /// on the 16 x 16 array. A convolution is bounded by that, its output writes ([`WRITE_CYCLES`])
-/// or the memory terms (the roofline's for `both`, DRAM for `dnn`), plus its tile reloads and
-/// the pages its DMA walks ([`PAGE_CYCLES`]). A matrix multiply runs as the DOSA
+/// or the memory terms (the roofline's for `both`, DRAM for `dnn`), plus its tile reloads, the
+/// pages its DMA walks ([`PAGE_CYCLES`]) and the lines its loads miss in the L2 cache
+/// ([`L2_BYTES`]). A matrix multiply runs as the DOSA
 /// harness emulates a `pe x pe` array (`pe` = the mapping's larger spatial factor, at most 16):
 /// dims padded to `pe`, tiles in `pe`-blocks of at least one, each block a full 16 x 16 block
 /// product and load. Why: in the training file the analytical latency counts a mapping's
