@@ -412,14 +412,7 @@ pub fn compute<T: Num>(
         } else {
             (Dim::Q, Dim::S, layer.hstride, layer.hdilation)
         };
-        let (st, di) = (stride as f64, dil as f64);
-        let x =
-            cum(l, outer).exp().scale(st) + cum(l, filt).exp().scale(di) + T::cst(1.0 - st - di);
-        if x.value() > 1e-6 {
-            x.ln()
-        } else {
-            T::cst(1e-6f64.ln())
-        }
+        log_extent(cum(l, outer), cum(l, filt), stride, dil)
     };
     let tile = |l: usize, t: Tensor| -> T {
         match t {
@@ -645,6 +638,18 @@ pub fn compute<T: Num>(
     put(&|| "gemmini.log_l2_misses".into(), misses);
 }
 
+/// Log extent of the input along one image axis for `e^outer` outputs and `e^filt` kernel taps
+/// at `stride` and dilation `dil` (relaxed counts; never below 1e-6).
+fn log_extent<T: Num>(outer: T, filt: T, stride: u64, dil: u64) -> T {
+    let (st, di) = (stride as f64, dil as f64);
+    let x = outer.exp().scale(st) + filt.exp().scale(di) + T::cst(1.0 - st - di);
+    if x.value() > 1e-6 {
+        x.ln()
+    } else {
+        T::cst(1e-6f64.ln())
+    }
+}
+
 /// Log count of the cache lines a convolution's input and weight loads miss in the L2 cache
 /// ([`L2_BYTES`]), by reuse distance over the DRAM loops: walking them from the innermost out,
 /// a loop's tiles come back from the cache when one iteration of it (the lines its inner loops
@@ -668,22 +673,12 @@ fn l2_misses<T: Num>(
         let at_least = hard_max(&[span, T::cst(lline)]);
         hard_max(&[at_least.scale(-1.0), T::cst(-full)]).scale(-1.0) - T::cst(lline)
     };
-    // Input extent along one axis for `outer` outputs and `filt` kernel taps.
-    let extent = |outer: T, filt: T, stride: u64, dil: u64| {
-        let (st, di) = (stride as f64, dil as f64);
-        let x = outer.exp().scale(st) + filt.exp().scale(di) + T::cst(1.0 - st - di);
-        if x.value() > 1e-6 {
-            x.ln()
-        } else {
-            T::cst(0.0)
-        }
-    };
     let lines = |span: &[T; 7]| -> T {
         let g = |d: Dim| span[d.index()];
         let w = g(Dim::R) + g(Dim::S) + g(Dim::C) + per_row(g(Dim::K), ldim(Dim::K));
         let i = g(Dim::N)
-            + extent(g(Dim::P), g(Dim::R), layer.wstride, layer.wdilation)
-            + extent(g(Dim::Q), g(Dim::S), layer.hstride, layer.hdilation)
+            + log_extent(g(Dim::P), g(Dim::R), layer.wstride, layer.wdilation)
+            + log_extent(g(Dim::Q), g(Dim::S), layer.hstride, layer.hdilation)
             + per_row(g(Dim::C), ldim(Dim::C));
         lse(&[w, i])
     };
