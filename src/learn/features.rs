@@ -166,6 +166,11 @@ fn hard_max<T: Num>(xs: &[T]) -> T {
     best
 }
 
+/// The smaller of two terms (its gradient is the smaller term's).
+fn hard_min<T: Num>(a: T, b: T) -> T {
+    hard_max(&[a.scale(-1.0), b.scale(-1.0)]).scale(-1.0)
+}
+
 /// Sum of a set of terms (a `T` has no `Sum` impl).
 fn sum<T: Num>(xs: impl IntoIterator<Item = T>) -> T {
     xs.into_iter().fold(T::cst(0.0), |a, b| a + b)
@@ -527,7 +532,7 @@ pub fn compute<T: Num>(
         // at most DIM) on the DIM x DIM one: each dim is padded to `pe`, tiled in `pe`-blocks
         // (at least one per tile), and each block product takes DIM cycles on the real array.
         let pe = hard_max(&[s_c, s_k]);
-        let pe = hard_max(&[pe.scale(-1.0), ldim16.scale(-1.0)]).scale(-1.0);
+        let pe = hard_min(pe, ldim16);
         let (mut work, mut calls, mut tiles) = (ldim16, T::cst(0.0), [T::cst(0.0); 3]);
         // (log extent, log tile) of the product's I (= P N), J (= K) and K (= C).
         let ld = |d: Dim| ldim[d.index()];
@@ -620,7 +625,7 @@ pub fn compute<T: Num>(
     let opages = out_iters + t2(Dim::N) + t2(Dim::Q) + pos(t2(Dim::P) + lk - lpage);
     let pages = lse(&[wpages, ipages, opages]);
     // --- lines the DMA's loads miss in the L2 cache (see [`L2_BYTES`]) ---
-    let misses = l2_misses(layer, mapping, &lt, &t2);
+    let misses = l2_misses(layer, mapping, &ldim, &lt, &t2);
     let model = if matmul {
         harness
     } else {
@@ -662,24 +667,23 @@ fn log_extent<T: Num>(outer: T, filt: T, stride: u64, dil: u64) -> T {
 fn l2_misses<T: Num>(
     layer: &Layer,
     mapping: &Mapping,
+    ldim: &[f64; 7],
     lt: &dyn Fn(usize, Dim) -> T,
     t2: &dyn Fn(Dim) -> T,
 ) -> T {
-    let ldim = |d: Dim| (layer.dim(d).max(1) as f64).ln();
     let lline = LINE_BYTES.ln();
     // Lines per row of a tensor whose rows are `full` words and of which `span` are used: a
     // whole line at least, the whole row at most.
     let per_row = |span: T, full: f64| {
-        let at_least = hard_max(&[span, T::cst(lline)]);
-        hard_max(&[at_least.scale(-1.0), T::cst(-full)]).scale(-1.0) - T::cst(lline)
+        hard_min(hard_max(&[span, T::cst(lline)]), T::cst(full)) - T::cst(lline)
     };
     let lines = |span: &[T; 7]| -> T {
         let g = |d: Dim| span[d.index()];
-        let w = g(Dim::R) + g(Dim::S) + g(Dim::C) + per_row(g(Dim::K), ldim(Dim::K));
+        let w = g(Dim::R) + g(Dim::S) + g(Dim::C) + per_row(g(Dim::K), ldim[Dim::K.index()]);
         let i = g(Dim::N)
             + log_extent(g(Dim::P), g(Dim::R), layer.wstride, layer.wdilation)
             + log_extent(g(Dim::Q), g(Dim::S), layer.hstride, layer.hdilation)
-            + per_row(g(Dim::C), ldim(Dim::C));
+            + per_row(g(Dim::C), ldim[Dim::C.index()]);
         lse(&[w, i])
     };
     let capacity = (L2_BYTES / LINE_BYTES).ln();
